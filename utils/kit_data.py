@@ -1,0 +1,170 @@
+"""Turn the kit's raw text files into ``load_dataset``-ready JSON-lines files in the asset home.
+
+Nothing here is committed to git: the VADER sentences and the Wikipedia summaries are third-party
+data, read from the archives fetched by :mod:`utils.kit` and written to
+``<asset home>/datasets/<name>/<split>.jsonl``. Splits are fixed (seeded, stratified).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import random
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from utils.environment import asset_home
+
+PREP_VERSION = "1"  # bump when the preparation rules change: prepared folders then rebuild
+SPLIT_SEED = 20261129
+MARKER = ".complete"
+
+VADER_FILES = {
+    "movie-reviews": "movieReviewSnippets_GroundTruth.txt",
+    "vader-tweets": "tweets_GroundTruth.txt",
+    "vader-amazon": "amazonReviewSnippets_GroundTruth.txt",
+    "vader-nyt": "nytEditorialSnippets_GroundTruth.txt",
+}
+WIKI_FILES = {"wiki-en": "summaries_en-us.json", "wiki-fr": "summaries_fr-fr.json", "wiki-es": "summaries_es-es.json"}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A dataset folder prepared from raw kit files."""
+
+    name: str
+    raw: tuple[str, ...]  # raw files, relative to the asset home
+    splits: tuple[str, ...]
+    source: str
+    licence: str
+
+    @property
+    def folder(self) -> Path:
+        return asset_home() / "datasets" / self.name
+
+    def files(self) -> dict[str, str]:
+        return {split: str(self.folder / f"{split}.jsonl") for split in self.splits}
+
+
+PREPARED: dict[str, Prepared] = {
+    "movie-reviews": Prepared("movie-reviews", ("raw/vader/" + VADER_FILES["movie-reviews"],),
+                              ("train", "validation", "test"),
+                              "VADER movie-review sentences (Rotten Tomatoes), binarised at score > 0",
+                              "research data: local use only"),
+    **{name: Prepared(name, ("raw/vader/" + file,), ("test",),
+                      f"VADER {file.split('_')[0]} ground truth, binarised at score > 0",
+                      "research data: local use only")
+       for name, file in VADER_FILES.items() if name != "movie-reviews"},
+    **{name: Prepared(name, ("raw/wiki/" + file,), ("train",),
+                      f"Wikipedia lead summaries ({file[10:15]}), Wikipedia contributors", "CC BY-SA 4.0")
+       for name, file in WIKI_FILES.items()},
+}
+
+
+def normalise(text: str) -> str:
+    """Lower-case, drop punctuation, collapse whitespace: the key used to find duplicate sentences."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def read_vader(path: Path) -> list[dict]:
+    """Rows of a VADER ``*_GroundTruth.txt`` file as ``{text, label}`` (1 = mean score > 0).
+
+    Sentences with a mean score of exactly 0 (neutral) are dropped, and so are repeated sentences
+    (same normalised text), so that no sentence can sit in two splits.
+    """
+    rows, seen = [], set()
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        for record in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
+            if len(record) != 3:
+                raise ValueError(f"{path.name}: expected 3 tab-separated fields, got {len(record)}: {record!r}")
+            score, text = float(record[1]), record[2].strip()
+            key = normalise(text)
+            if score == 0 or not key or key in seen:
+                continue
+            seen.add(key)
+            rows.append({"text": text, "label": int(score > 0)})
+    return rows
+
+
+def stratified_split(rows: list[dict], fractions: dict[str, float], seed: int = SPLIT_SEED,
+                     key: str = "label") -> dict[str, list[dict]]:
+    """Split rows into named parts with the same label proportions in each (seeded, fixed)."""
+    rng = random.Random(seed)
+    parts: dict[str, list[dict]] = {name: [] for name in fractions}
+    by_label: dict[object, list[dict]] = {}
+    for row in rows:
+        by_label.setdefault(row[key], []).append(row)
+    for label in sorted(by_label, key=str):
+        group = by_label[label][:]
+        rng.shuffle(group)
+        start = 0
+        names = list(fractions)
+        for index, name in enumerate(names):
+            stop = len(group) if index == len(names) - 1 else start + round(fractions[name] * len(group))
+            parts[name].extend(group[start:stop])
+            start = stop
+    for name in parts:
+        rng.shuffle(parts[name])
+    return parts
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _prepare_rows(prepared: Prepared) -> dict[str, list[dict]]:
+    raw = asset_home() / prepared.raw[0]
+    if prepared.name == "movie-reviews":
+        return stratified_split(read_vader(raw), {"train": 0.8, "validation": 0.1, "test": 0.1})
+    if prepared.name in VADER_FILES:
+        return {"test": read_vader(raw)}
+    summaries = json.loads(raw.read_text(encoding="utf-8"))
+    fields = ("title", "extract", "description", "topic")
+    return {"train": [{f: str(doc.get(f) or "") for f in fields} for doc in summaries.values()]}
+
+
+def _fingerprint(prepared: Prepared) -> str:
+    digest = hashlib.sha256(f"{PREP_VERSION}:{SPLIT_SEED}:{prepared}".encode())
+    for relative in prepared.raw:
+        digest.update((asset_home() / relative).read_bytes())
+    return digest.hexdigest()
+
+
+def is_ready(prepared: Prepared) -> bool:
+    marker = prepared.folder / MARKER
+    return marker.is_file() and all(Path(f).is_file() for f in prepared.files().values())
+
+
+def prepare(prepared: Prepared, log: Callable[[str], None] = print) -> Path:
+    """Write the dataset's split files unless they are already there from the same raw data and rules."""
+    marker = prepared.folder / MARKER
+    fingerprint = _fingerprint(prepared)
+    if is_ready(prepared) and marker.read_text(encoding="utf-8").strip() == fingerprint:
+        return prepared.folder
+    log(f"preparing datasets/{prepared.name}")
+    if prepared.folder.exists():
+        shutil.rmtree(prepared.folder)
+    prepared.folder.mkdir(parents=True)
+    for split, rows in _prepare_rows(prepared).items():
+        write_jsonl(prepared.folder / f"{split}.jsonl", rows)
+    marker.write_text(fingerprint + "\n", encoding="utf-8")
+    return prepared.folder
+
+
+def prepare_all(log: Callable[[str], None] = print) -> None:
+    for prepared in PREPARED.values():
+        prepare(prepared, log=log)
+
+
+def status_rows() -> list[dict[str, str]]:
+    from utils.kit import folder_size, human_size
+
+    return [{"asset": f"datasets/{p.name}", "present": "yes" if is_ready(p) else "no",
+             "size": human_size(folder_size(p.folder)) if is_ready(p) else "-",
+             "source": p.source, "licence": p.licence} for p in PREPARED.values()]
