@@ -41,7 +41,7 @@ def test_hub_switch_returns_hub_ids(monkeypatch, capsys):
     assert dataset_args("wiki-en")["path"] == "json"
     out = capsys.readouterr().out
     assert "hub checkpoint distilbert/distilbert-base-uncased-finetuned-sst-2-english (revision 714eb0f)" in out
-    assert "kit only: no hub counterpart" in out
+    assert "no hub counterpart: loaded locally" in out
 
 
 def test_missing_model_names_the_command_that_fetches_it(monkeypatch, tmp_path):
@@ -73,5 +73,12 @@ def test_movie_reviews_load_with_the_hub_counterpart_schema():
 
 
 def test_every_catalog_name_has_a_description():
-    for name in catalog.model_names() + catalog.dataset_names():
+    for name in catalog.model_names():
         assert catalog.describe(name).startswith(f"{name}: ")
+    for name in catalog.dataset_names():
+        assert catalog.describe(name, "dataset").startswith(f"{name}: ")
+
+
+def test_a_name_used_for_a_model_and_a_dataset_resolves_by_kind(capsys):
+    dataset_args("ner")
+    assert capsys.readouterr().out.startswith("ner: project-written sentences")

@@ -45,6 +45,10 @@ MODELS: dict[str, ModelEntry] = {
                    "models/tiny-bert"),
         ModelEntry("sentiment", "distilbert/distilbert-base-uncased-finetuned-sst-2-english", "714eb0f",
                    "stand-in", None),
+        ModelEntry("emotion", "bhadresh-savani/distilbert-base-uncased-emotion", "main", "stand-in", None),
+        ModelEntry("toxicity", "martin-ha/toxic-comment-model", "main", "stand-in", None),
+        ModelEntry("ner", "dslim/bert-base-NER", "main", "stand-in", None),
+        ModelEntry("qa", "distilbert/distilbert-base-cased-distilled-squad", "main", "stand-in", None),
     )
 }
 
@@ -75,17 +79,43 @@ DATASETS: dict[str, DatasetEntry] = {
                      "CC BY-SA 4.0)", "wiki"),
         DatasetEntry("wiki-es", None, "6,239 Spanish Wikipedia lead summaries (Wikipedia contributors, "
                      "CC BY-SA 4.0)", "wiki"),
+        DatasetEntry("emotion", "dair-ai/emotion", "project-written emotion texts (data/emotion, 6 labels as "
+                     "dair-ai/emotion), fixed stratified 80/10/10 split", "emotion"),
+        DatasetEntry("toxicity", None, "project-written comments labelled toxic 0/1 with hard negatives "
+                     "(data/toxicity)", "toxicity"),
+        DatasetEntry("ner", "eriktks/conll2003", "project-written sentences with CoNLL-2003 IOB2 entity tags "
+                     "(data/ner; no pos_tags/chunk_tags)", "ner"),
+        DatasetEntry("qa", "rajpurkar/squad", "project-written SQuAD-style questions (data/qa) over English "
+                     "Wikipedia summaries from the kit, split by article", "qa"),
     )
 }
 
+# Datasets this project wrote: committed in data/<name>/<split>.jsonl (qa is joined with kit contexts).
+REPO_DATA = Path(__file__).resolve().parents[1] / "data"
+SPLITS = ("train", "validation", "test")
+EMOTION_LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]  # dair-ai/emotion order
+NER_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]  # conll2003 order
+
 
 def _features(kind: str):
-    from datasets import ClassLabel, Features, Value
+    from datasets import ClassLabel, Features, List, Value
 
     if kind == "binary-sentiment":
         return Features({"text": Value("string"), "label": ClassLabel(names=["neg", "pos"])})
     if kind == "wiki":
         return Features({name: Value("string") for name in ("title", "extract", "description", "topic")})
+    if kind == "emotion":
+        return Features({"text": Value("string"), "label": ClassLabel(names=EMOTION_LABELS)})
+    if kind == "toxicity":
+        return Features({"text": Value("string"), "toxic": ClassLabel(names=["not_toxic", "toxic"]),
+                         "kind": Value("string")})
+    if kind == "ner":
+        return Features({"id": Value("string"), "tokens": List(Value("string")),
+                         "ner_tags": List(ClassLabel(names=NER_LABELS))})
+    if kind == "qa":
+        return Features({"id": Value("string"), "title": Value("string"), "context": Value("string"),
+                         "question": Value("string"),
+                         "answers": {"text": List(Value("string")), "answer_start": List(Value("int32"))}})
     raise KeyError(kind)
 
 
@@ -109,9 +139,11 @@ def _shown(path: Path) -> str:
         return path.name
 
 
-def describe(name: str) -> str:
-    """The one line :func:`checkpoint` or :func:`dataset_args` prints for ``name``, without resolving it."""
-    if name in MODELS:
+def describe(name: str, kind: str = "model") -> str:
+    """The one line :func:`checkpoint` (kind "model") or :func:`dataset_args` (kind "dataset") prints."""
+    if kind == "model":
+        if name not in MODELS:
+            raise _unknown("model", name, model_names())
         entry = MODELS[name]
         if hub_mode():
             return f"{name}: hub checkpoint {entry.hub_id} (revision {entry.revision})"
@@ -120,13 +152,15 @@ def describe(name: str) -> str:
 
             return f"{name}: {standins.describe(name)}"
         return f"{name}: {entry.what} -> {_shown(asset_home() / entry.local)}"
-    if name in DATASETS:
-        entry = DATASETS[name]
-        if hub_mode() and entry.hub_id:
-            return f"{name}: hub dataset {entry.hub_id}"
-        suffix = " (kit only: no hub counterpart)" if hub_mode() else ""
-        return f"{name}: {entry.what}{suffix}"
-    raise _unknown("model or dataset", name, model_names() + dataset_names())
+    if kind == "dataset":
+        if name not in DATASETS:
+            raise _unknown("dataset", name, dataset_names())
+        dataset = DATASETS[name]
+        if hub_mode() and dataset.hub_id:
+            return f"{name}: hub dataset {dataset.hub_id}"
+        suffix = " (no hub counterpart: loaded locally)" if hub_mode() else ""
+        return f"{name}: {dataset.what}{suffix}"
+    raise ValueError(f"kind must be 'model' or 'dataset', not {kind!r}")
 
 
 def checkpoint(name: str) -> str:
@@ -171,15 +205,23 @@ def dataset_args(name: str) -> dict[str, Any]:
         raise _unknown("dataset", name, dataset_names())
     entry = DATASETS[name]
     if hub_mode() and entry.hub_id:
-        print(describe(name))
+        print(describe(name, "dataset"))
         return {"path": entry.hub_id}
     from utils import kit_data
 
-    prepared = kit_data.PREPARED[name]
-    if not kit_data.is_ready(prepared):
-        raise FileNotFoundError(
-            f"dataset {name!r} is not prepared ({_shown(prepared.folder)} is missing). "
-            f"Prepare it with: {FETCH_COMMAND}"
-        )
-    print(describe(name))
-    return {"path": "json", "data_files": prepared.files(), "features": _features(entry.features)}
+    if name in kit_data.PREPARED:
+        prepared = kit_data.PREPARED[name]
+        if not kit_data.is_ready(prepared):
+            raise FileNotFoundError(
+                f"dataset {name!r} is not prepared ({_shown(prepared.folder)} is missing). "
+                f"Prepare it with: {FETCH_COMMAND}"
+            )
+        files = prepared.files()
+    else:
+        files = {split: str(REPO_DATA / name / f"{split}.jsonl") for split in SPLITS}
+        missing = [path for path in files.values() if not Path(path).is_file()]
+        if missing:
+            raise FileNotFoundError(f"dataset {name!r}: {missing[0]} is missing from the repository; "
+                                    "restore it with `git checkout -- data/`")
+    print(describe(name, "dataset"))
+    return {"path": "json", "data_files": files, "features": _features(entry.features)}

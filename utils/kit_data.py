@@ -62,7 +62,12 @@ PREPARED: dict[str, Prepared] = {
     **{name: Prepared(name, ("raw/wiki/" + file,), ("train",),
                       f"Wikipedia lead summaries ({file[10:15]}), Wikipedia contributors", "CC BY-SA 4.0")
        for name, file in WIKI_FILES.items()},
+    # Our questions (data/qa, committed) joined with their contexts (kit, never committed) by title.
+    "qa": Prepared("qa", ("raw/wiki/" + WIKI_FILES["wiki-en"],), ("train", "validation", "test"),
+                   "project-written questions (data/qa) + English Wikipedia summaries as contexts",
+                   "questions: ours; contexts: CC BY-SA 4.0"),
 }
+REPO_DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def normalise(text: str) -> str:
@@ -125,14 +130,38 @@ def _prepare_rows(prepared: Prepared) -> dict[str, list[dict]]:
     if prepared.name in VADER_FILES:
         return {"test": read_vader(raw)}
     summaries = json.loads(raw.read_text(encoding="utf-8"))
+    if prepared.name == "qa":
+        return {split: join_contexts(REPO_DATA / "qa" / f"{split}.jsonl", summaries) for split in prepared.splits}
     fields = ("title", "extract", "description", "topic")
     return {"train": [{f: str(doc.get(f) or "") for f in fields} for doc in summaries.values()]}
+
+
+def join_contexts(questions_file: Path, summaries: dict[str, dict]) -> list[dict]:
+    """SQuAD-style rows: each committed question gets the ``extract`` of its article as ``context``.
+
+    Raises ValueError if a title is unknown or an answer is not found at its ``answer_start``.
+    """
+    rows = []
+    for line in questions_file.read_text(encoding="utf-8").splitlines():
+        question = json.loads(line)
+        if question["title"] not in summaries:
+            raise ValueError(f"{questions_file.name}: {question['id']} names an unknown article {question['title']!r}")
+        context = summaries[question["title"]]["extract"]
+        for text, start in zip(question["answers"]["text"], question["answers"]["answer_start"]):
+            if context[start:start + len(text)] != text:
+                raise ValueError(f"{questions_file.name}: {question['id']}: answer {text!r} is not at {start}")
+        rows.append({"id": question["id"], "title": question["title"], "context": context,
+                     "question": question["question"], "answers": question["answers"]})
+    return rows
 
 
 def _fingerprint(prepared: Prepared) -> str:
     digest = hashlib.sha256(f"{PREP_VERSION}:{SPLIT_SEED}:{prepared}".encode())
     for relative in prepared.raw:
         digest.update((asset_home() / relative).read_bytes())
+    if prepared.name == "qa":
+        for split in prepared.splits:
+            digest.update((REPO_DATA / "qa" / f"{split}.jsonl").read_bytes())
     return digest.hexdigest()
 
 

@@ -37,3 +37,38 @@ def _check(predictions: Sequence[int], references: Sequence[int]) -> None:
         raise ValueError(f"predictions ({len(predictions)}) and references ({len(references)}) differ in length")
     if not references:
         raise ValueError("cannot score an empty set of predictions")
+
+
+# --- extractive QA (SQuAD-style) ---------------------------------------------------------------
+
+_ARTICLES = {"a", "an", "the"}
+
+
+def normalise_answer(text: str) -> str:
+    """SQuAD normalisation: lower case, drop punctuation, drop the articles a/an/the, collapse whitespace."""
+    import string
+
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    return " ".join(word for word in text.split() if word not in _ARTICLES)
+
+
+def exact_match(prediction: str, answers: Sequence[str]) -> float:
+    """1.0 if the normalised prediction equals any normalised gold answer, else 0.0."""
+    return float(any(normalise_answer(prediction) == normalise_answer(gold) for gold in answers))
+
+
+def token_f1(prediction: str, answers: Sequence[str]) -> float:
+    """Best bag-of-tokens F1 between the normalised prediction and any gold answer."""
+    from collections import Counter
+
+    def f1(predicted: str, gold: str) -> float:
+        p, g = normalise_answer(predicted).split(), normalise_answer(gold).split()
+        if not p or not g:
+            return float(p == g)
+        common = sum((Counter(p) & Counter(g)).values())
+        if common == 0:
+            return 0.0
+        precision, recall = common / len(p), common / len(g)
+        return 2 * precision * recall / (precision + recall)
+
+    return max(f1(prediction, gold) for gold in answers)
