@@ -296,8 +296,20 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list", help="list stand-ins and their state")
     args = parser.parse_args(argv)
     if args.command == "list":
-        for name in SPECS:
-            print(f"{name}: {'built' if is_built(name) else 'not built'} ({mode_name()} mode) - {describe(name)}")
+        from utils.kit import format_table
+
+        rows = []
+        for name, spec in SPECS.items():
+            info = read_info(name) if is_built(name) else None
+            metrics = info["metrics"] if info else {}
+            rows.append({"stand-in": name, "mode": mode_name(), "built": "yes" if info else "no",
+                         "stands in for": spec.stands_in_for,
+                         "train/val/test": "/".join(str(metrics["split_sizes"][s]) for s in ("train", "validation", "test"))
+                         if info else "-",
+                         "validation": json.dumps(metrics.get("validation", "-")),
+                         "test": json.dumps(metrics.get("test", "-")),
+                         "build s": str(info["train_seconds"]) if info else "-"})
+        print(format_table(rows))
         return 0
     names = args.names or list(SPECS)
     unknown = [n for n in names if n not in SPECS]

@@ -153,7 +153,7 @@ def qa_train_features(examples, tokenizer, max_length: int, stride: int) -> dict
     """
     encoded = tokenizer(examples["question"], examples["context"], truncation="only_second",
                         max_length=max_length, stride=stride, return_overflowing_tokens=True,
-                        return_offsets_mapping=True, padding="max_length")
+                        return_offsets_mapping=True)
     starts, ends = [], []
     for i, offsets in enumerate(encoded["offset_mapping"]):
         example = encoded["overflow_to_sample_mapping"][i]
@@ -229,7 +229,7 @@ def qa_best_answers(examples, features, start_logits, end_logits, n_best: int = 
 
 def train_question_answering(spec: "StandinSpec", settings: "TrainSettings", out_dir: Path) -> dict:
     """Extractive QA on SQuAD-style data: windows with a stride, start/end heads, EM and token F1."""
-    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, Trainer, default_data_collator, set_seed
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, Trainer, set_seed
 
     from utils import metrics
 
@@ -244,8 +244,10 @@ def train_question_answering(spec: "StandinSpec", settings: "TrainSettings", out
         batched=True, remove_columns=splits["train"].column_names)
     results: dict = {"split_sizes": {name: len(split) for name, split in splits.items()}}
     with tempfile.TemporaryDirectory() as scratch:
+        # training windows are padded per batch (dynamic padding); evaluation windows are already
+        # padded to max_length (qa_eval_features), so the same collator leaves them as they are
         trainer = Trainer(model=model, args=_training_args(settings, scratch), train_dataset=train_features,
-                          data_collator=default_data_collator, processing_class=tokenizer)
+                          data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer)
         trainer.train()
         for name in ("validation", "test"):
             features = splits[name].map(
