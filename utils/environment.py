@@ -56,9 +56,12 @@ def asset_home() -> Path:
 
 
 def seed_everything(seed: int = 42) -> int:
-    """Seed Python, NumPy and torch (if installed) so that every random step repeats; returns the seed."""
+    """Seed Python's ``random``, NumPy and torch so that every random step repeats; returns the seed.
+
+    (String hashing is fixed per process by ``PYTHONHASHSEED``, which the Makefile sets; it cannot be
+    changed from inside a running process.)
+    """
     random.seed(seed)
-    os.environ["PYTHONHASHSEED"] = str(seed)
     try:
         import numpy as np
 

