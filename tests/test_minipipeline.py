@@ -152,6 +152,6 @@ def test_text_classification_matches_pipeline_on_random_texts(classifiers, texts
 
 @settings(max_examples=30, deadline=None)
 @given(texts=st.lists(random_texts, min_size=1, max_size=3))
-def test_token_classification_matches_pipeline_on_random_texts(scrambled_ner_pipelines, ner_pipelines, texts):
-    for library, mini in (scrambled_ner_pipelines, ner_pipelines):
-        assert_same_entities(texts, library(texts), mini(texts))
+def test_token_classification_matches_pipeline_on_random_texts(scrambled_ner_pipelines, texts):
+    library, mini = scrambled_ner_pipelines  # the head that predicts every label: grouping is really exercised
+    assert_same_entities(texts, library(texts), mini(texts))
