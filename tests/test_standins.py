@@ -8,8 +8,16 @@ from utils.standins import SPECS, fingerprint, model_card, model_dir
 
 
 def test_unknown_stand_in_lists_valid_names():
-    with pytest.raises(ValueError, match="valid names: sentiment"):
+    with pytest.raises(ValueError, match="unknown stand-in 'sentiments'; valid names: emotion, ner, qa, sentiment, toxicity"):
         model_dir("sentiments")
+
+
+def test_every_built_stand_in_is_safetensors_only():
+    for name in SPECS:
+        folder = model_dir(name)
+        assert (folder / "model.safetensors").is_file(), f"{name} is not built: run make setup"
+        pickles = [p.name for p in folder.iterdir() if p.suffix in {".bin", ".pt", ".pkl", ".pth"}]
+        assert not pickles, f"{name}: pickle files {pickles}"
 
 
 def test_built_stand_in_has_card_labels_and_metrics():

@@ -257,6 +257,8 @@ def build(name: str, force: bool = False, log: Callable[[str], None] = print) ->
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent if target.parent.exists() else None))
     try:
         results = spec.trainer(spec, settings, staging)
+        # Trainer.save_model also pickles its TrainingArguments; the course ships safetensors only.
+        (staging / "training_args.bin").unlink(missing_ok=True)
         info = {"name": name, "mode": mode_name(), "fingerprint": wanted, "stands_in_for": spec.stands_in_for,
                 "dataset": spec.dataset, "settings": asdict(settings), "metrics": results,
                 "train_seconds": round(time.perf_counter() - started, 1), "threads": torch.get_num_threads()}
