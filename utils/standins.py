@@ -214,7 +214,8 @@ def model_card(spec: StandinSpec, settings: TrainSettings, info: dict) -> str:
     header = "| split | " + " | ".join(names) + " |\n|---|" + "---|" * len(names)
     rows = "\n".join(f"| {split} | " + " | ".join(f"{info['metrics'][split][k]:.4f}" for k in names) + " |"
                      for split in ("validation", "test"))
-    labels = ", ".join(f"{i} = {label}" for i, label in spec.id2label.items())
+    labels = ("none: one start and one end logit per token" if spec.trainer is training.train_question_answering
+              else ", ".join(f"{i} = {label}" for i, label in spec.id2label.items()))
     return f"""# {spec.name} (stand-in)
 
 **This is a stand-in, not {spec.stands_in_for}.** The hub is unreachable where this course is built
