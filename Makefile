@@ -23,12 +23,16 @@ export TRANSFORMERS_VERBOSITY := error
 export TOKENIZERS_PARALLELISM := false
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup venv run test refresh lab clean clean-assets
+.PHONY: help setup venv run book test browser refresh tag student slides timings lab clean clean-assets
 
 help:
 	@echo "make run      execute every notebook in full mode into build/ (HTML book + index.html)"
 	@echo "make test     setup (smoke stand-ins), unit tests, and every notebook under nbval in smoke mode"
 	@echo "make setup    venv + pinned packages, offline kit, stand-ins (idempotent)"
+	@echo "make book     the book from the committed notebooks, without executing them (seconds)"
+	@echo "make student  learner copies without solutions or outputs in build/student/"
+	@echo "make slides   reveal.js slides of every notebook in build/slides/ (offline)"
+	@echo "make timings  every cell timed in full and smoke mode; report of the slowest (NB=03 for one)"
 	@echo "make refresh  maintainers: re-execute notebooks in place in full mode (NB=03 for one)"
 	@echo "make lab      JupyterLab at notebooks/"
 	@echo "make clean    remove build/ and caches (keeps .venv and the asset home)"
@@ -49,9 +53,33 @@ run: export LLM_RETREAT_SMOKE := 0
 run: setup
 	$(PYTHON) -m utils.book run
 
+book: venv
+	$(PYTHON) -m utils.book build
+
 test: export LLM_RETREAT_SMOKE := 1
-test: setup
+test: setup browser
 	$(PYTHON) -m pytest -q tests --nbval-lax notebooks
+
+# Headless Chromium + ChromeDriver for the browser test of the book (Debian packages; root needed to install).
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian's chromium and chromium-driver for the browser test"; \
+	  (apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null)); \
+	else echo "note: chromium/chromedriver missing and cannot be installed here: the browser test will be skipped"; fi
+
+student: venv
+	$(PYTHON) -m utils.book student
+
+slides: venv
+	$(PYTHON) -m utils.book slides
+
+timings: setup
+	$(PYTHON) -m utils.book timings $(NB)
+
+tag: venv
+	$(PYTHON) -m utils.book tag $(NB)
 
 refresh: export LLM_RETREAT_SMOKE := 0
 refresh: setup

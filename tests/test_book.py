@@ -1,0 +1,158 @@
+"""The book's building blocks: notebook frames, cell tagging, student copies, slides and the timing report."""
+
+import json
+
+import nbformat
+import pytest
+
+from utils import book, timings
+from utils.notebook_meta import read_frame, slide_type, student_copy, tag_cells
+
+
+def _notebook(*cells):
+    nb = nbformat.v4.new_notebook()
+    for kind, source, *outputs in cells:
+        if kind == "md":
+            nb.cells.append(nbformat.v4.new_markdown_cell(source))
+        else:
+            cell = nbformat.v4.new_code_cell(source)
+            cell.outputs = outputs[0] if outputs else []
+            nb.cells.append(cell)
+    return nb
+
+
+FRAME = """# 07 · Datasets: slice and dice
+
+Load, slice and save datasets.
+
+**What you will learn**
+- how to load *local* files
+- how to `map` in batches,
+  with indices
+- how to save
+
+**Prerequisites:** notebooks 00–02.
+
+**Expected runtime:** about 1 minute."""
+
+
+def sample():
+    return _notebook(
+        ("md", FRAME),
+        ("code", "import utils"),
+        ("md", "## 1. Loading"),
+        ("code", "trainer.train()"),
+        ("code", "plot()", [nbformat.v4.new_output("display_data", data={"image/png": "AAAA"})]),
+        ("md", "### A detail"),
+        ("code", "print('\\n'.join(map(str, range(40))))",
+         [nbformat.v4.new_output("stream", name="stdout", text="\n".join(map(str, range(40))))]),
+        ("md", "## Summary\n\n- done"),
+        ("md", "## Exercises\n\n1. Change this.\n2. Change that."),
+        ("md", "### Solutions"),
+        ("code", "answer = 42"),
+        ("md", "Exercise 2: because."),
+    )
+
+
+def test_frame_is_read_from_the_first_cell():
+    frame = read_frame(sample())
+    assert frame.title == "Datasets: slice and dice"
+    assert frame.summary == "Load, slice and save datasets."
+    assert frame.objectives == ["how to load local files", "how to map in batches, with indices", "how to save"]
+    assert frame.prerequisites == "notebooks 00–02."
+    assert frame.expected_runtime == "about 1 minute."
+    assert frame.exercises == 2
+
+
+def test_frame_errors_name_the_fix():
+    with pytest.raises(ValueError, match="'# NN · Title' heading"):
+        read_frame(_notebook(("md", "no heading here")))
+    with pytest.raises(ValueError, match="What you will learn"):
+        read_frame(_notebook(("md", "# 01 · Title\n\nno objectives")))
+
+
+def test_every_committed_notebook_has_a_readable_frame():
+    for path in book.notebook_paths():
+        frame = read_frame(nbformat.read(path, as_version=4))
+        assert frame.title and frame.objectives and frame.prerequisites and frame.expected_runtime, path.name
+
+
+def test_tagging_sets_slides_solutions_and_training():
+    nb = tag_cells(sample())
+    types = [c.metadata["slideshow"]["slide_type"] for c in nb.cells]
+    assert types == ["slide", "-", "slide", "-", "subslide", "subslide", "subslide", "slide", "slide", "subslide",
+                     "-", "-"]
+    tags = [c.metadata.get("tags", []) for c in nb.cells]
+    assert tags[3] == ["training"] and all("training" not in t for i, t in enumerate(tags) if i != 3)
+    assert [i for i, t in enumerate(tags) if "solution" in t] == [9, 10, 11]
+    assert nb.cells[10].metadata["jupyter"]["source_hidden"] is True
+    assert slide_type(nb.cells[1], 1) == "-"
+
+
+def test_tagging_is_idempotent_and_keeps_hand_made_tags():
+    nb = sample()
+    nb.cells[1].metadata["tags"] = ["training"]
+    once = json.dumps(tag_cells(nb), sort_keys=True)
+    assert json.dumps(tag_cells(nb), sort_keys=True) == once
+    assert nb.cells[1].metadata["tags"] == ["training"]
+
+
+def test_student_copy_drops_solutions_and_outputs():
+    nb = student_copy(tag_cells(sample()))
+    sources = [c.source for c in nb.cells]
+    assert "answer = 42" not in sources and "### Solutions" not in sources and "Exercise 2: because." not in sources
+    assert "## Exercises\n\n1. Change this.\n2. Change that." in sources
+    assert all(c.outputs == [] and c.execution_count is None for c in nb.cells if c.cell_type == "code")
+
+
+def test_student_copy_refuses_an_untagged_notebook():
+    with pytest.raises(ValueError, match="python -m utils.book tag"):
+        student_copy(sample())
+
+
+def _executed_cell(start, end, source="x = 1", tags=()):
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["execution"] = {"iopub.execute_input": start, "shell.execute_reply": end}
+    cell.metadata["tags"] = list(tags)
+    return cell
+
+
+def test_cell_timings_and_the_slow_cell_report(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [_executed_cell("2026-11-29T08:00:00.000Z", "2026-11-29T08:00:25.500Z", "slow()"),
+                _executed_cell("2026-11-29T08:00:26Z", "2026-11-29T08:01:26Z", "trainer.train()", ["training"]),
+                _executed_cell("2026-11-29T08:01:26Z", "2026-11-29T08:01:27Z", "# comment\nfast()"),
+                nbformat.v4.new_code_cell("never_run()")]
+    rows = timings.notebook_timings(nb)
+    assert [r["seconds"] for r in rows] == [25.5, 60.0, 1.0, None]
+    assert rows[2]["code"] == "fast()"
+    store = tmp_path / "timings.json"
+    timings.record("99_demo", "full", 90.0, rows, store)
+    timings.record("99_demo", "smoke", 5.0, [dict(r, seconds=1.0) for r in rows], store)
+    data = timings.load(store)
+    assert timings.total_seconds("99_demo", "full", store) == 90.0
+    assert [(r["notebook"], r["cell"]) for r in timings.slow_cells(data)] == [("99_demo", 0)]
+    report = timings.format_report(data)
+    assert "99_demo cell 0 (25.5 s)" in report and report.index("trainer.train()") < report.index("slow()")
+    with pytest.raises(ValueError, match="mode must be one of"):
+        timings.record("99_demo", "fast", 1.0, rows, store)
+
+
+def test_unknown_notebook_number_lists_the_available_ones():
+    with pytest.raises(ValueError, match="available: 00_welcome.ipynb"):
+        book.notebook_paths(["99"])
+
+
+@pytest.mark.parametrize("path", book.notebook_paths(), ids=lambda p: p.name)
+def test_committed_notebooks_carry_exercises_solutions_and_slide_metadata(path):
+    nb = nbformat.read(path, as_version=4)
+    frame = read_frame(nb)
+    assert 2 <= frame.exercises <= 4, f"{path.name}: {frame.exercises} numbered exercises (want 2-4)"
+    solutions = [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
+    assert any(c.cell_type == "code" for c in solutions) or len(solutions) > 1, \
+        f"{path.name}: no solution cells: add a '### Solutions' section and run `make tag NB={path.name[:2]}`"
+    assert all(c.metadata.get("jupyter", {}).get("source_hidden") for c in solutions if c.cell_type == "code")
+    for cell in nb.cells:
+        assert "slideshow" in cell.metadata, f"{path.name}: untagged cell {cell.id}: run `make tag NB={path.name[:2]}`"
+    assert json.dumps(tag_cells(nbformat.read(path, as_version=4)), sort_keys=True) == json.dumps(nb, sort_keys=True), \
+        f"{path.name}: cell metadata is stale: run `make tag NB={path.name[:2]}`"

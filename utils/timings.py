@@ -1,0 +1,108 @@
+"""Per-cell execution times, and the timing report instructors read (``make timings``).
+
+Times come from nbclient's own timing metadata (``execution.iopub.execute_input`` and
+``execution.shell.execute_reply``) recorded while a notebook runs. They are stored per notebook and mode in
+``notebooks/timings.json`` (committed, so the book can show runtimes without re-running everything) and
+reported slowest first. A cell over ``SLOW_CELL_S`` seconds in full mode that is not tagged ``training`` is
+flagged: an instructor presents cells live, so such a cell should be split or made faster.
+
+This is a report, never an assertion: these machines are noisy.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from utils.notebook_meta import TRAINING_TAG, has_tag
+
+SLOW_CELL_S = 20.0
+TIMINGS_FILE = Path(__file__).resolve().parents[1] / "notebooks" / "timings.json"
+MODES = ("full", "smoke")
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def cell_seconds(cell: Any) -> float | None:
+    """Execution time of one executed code cell from nbclient's metadata, or None when it was not recorded."""
+    execution = cell.get("metadata", {}).get("execution", {})
+    start, end = execution.get("iopub.execute_input"), execution.get("shell.execute_reply")
+    if not (start and end):
+        return None
+    return max(0.0, (_parse(end) - _parse(start)).total_seconds())
+
+
+def notebook_timings(nb: Any) -> list[dict]:
+    """One row per code cell of an executed notebook: index, id, seconds, training tag, first line of code."""
+    rows = []
+    for index, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        seconds = cell_seconds(cell)
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        first = next((line for line in source.splitlines() if line.strip() and not line.startswith("#")), "")
+        rows.append({"cell": index, "id": cell.get("id", ""), "seconds": None if seconds is None else round(seconds, 2),
+                     "training": has_tag(cell, TRAINING_TAG), "code": first.strip()[:80]})
+    return rows
+
+
+def load(path: Path = TIMINGS_FILE) -> dict:
+    """The stored timings ({"notebooks": {stem: {mode: {...}}}}); an empty structure when the file is absent."""
+    if not path.is_file():
+        return {"notebooks": {}}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def record(stem: str, mode: str, total_seconds: float, rows: list[dict], path: Path = TIMINGS_FILE) -> None:
+    """Store one notebook's timings for ``mode`` ("full" or "smoke"), keeping the other entries."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    data = load(path)
+    data.setdefault("notebooks", {}).setdefault(stem, {})[mode] = {
+        "measured": datetime.now().strftime("%Y-%m-%d"), "total_seconds": round(total_seconds, 1), "cells": rows}
+    data["notebooks"] = dict(sorted(data["notebooks"].items()))
+    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+
+
+def total_seconds(stem: str, mode: str = "full", path: Path = TIMINGS_FILE) -> float | None:
+    """The stored whole-notebook runtime, or None when it was never measured."""
+    entry = load(path).get("notebooks", {}).get(stem, {}).get(mode)
+    return entry["total_seconds"] if entry else None
+
+
+def slow_cells(data: dict, threshold: float = SLOW_CELL_S) -> list[dict]:
+    """Full-mode cells over ``threshold`` seconds that are not tagged ``training`` (the ones to split or speed up)."""
+    return [row for row in report_rows(data) if row["full_s"] is not None and row["full_s"] > threshold
+            and not row["training"]]
+
+
+def report_rows(data: dict) -> list[dict]:
+    """Every cell with its full- and smoke-mode time, slowest (full mode) first."""
+    rows = []
+    for stem, modes in data.get("notebooks", {}).items():
+        smoke = {row["id"]: row["seconds"] for row in modes.get("smoke", {}).get("cells", [])}
+        for row in modes.get("full", {}).get("cells", []):
+            rows.append({"notebook": stem, "cell": row["cell"], "full_s": row["seconds"],
+                         "smoke_s": smoke.get(row["id"]), "training": row["training"], "code": row["code"]})
+    return sorted(rows, key=lambda r: -(r["full_s"] or 0.0))
+
+
+def format_report(data: dict, top: int = 15, threshold: float = SLOW_CELL_S) -> str:
+    """A markdown report: runtime per notebook in both modes, the slowest cells, and the flagged ones."""
+    lines = ["| notebook | full mode | smoke mode |", "|---|---:|---:|"]
+    for stem, modes in data.get("notebooks", {}).items():
+        full, smoke = modes.get("full", {}), modes.get("smoke", {})
+        lines.append(f"| {stem} | {full.get('total_seconds', '–')} s | {smoke.get('total_seconds', '–')} s |")
+    lines += ["", f"Slowest cells in full mode (top {top}; `training` = tagged as a training cell):", "",
+              "| notebook | cell | full s | smoke s | training | first line |", "|---|---:|---:|---:|---|---|"]
+    for row in report_rows(data)[:top]:
+        lines.append(f"| {row['notebook']} | {row['cell']} | {row['full_s']} | {row['smoke_s']} | "
+                     f"{'yes' if row['training'] else ''} | `{row['code'].replace('|', '/')}` |")
+    flagged = slow_cells(data, threshold)
+    lines += ["", f"Cells over {threshold:.0f} s in full mode that are not training cells: "
+              + (", ".join(f"{r['notebook']} cell {r['cell']} ({r['full_s']} s)" for r in flagged) or "none")]
+    return "\n".join(lines)
