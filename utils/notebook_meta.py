@@ -8,7 +8,8 @@ for the book's index, and sets cell metadata from the notebook's own structure:
   every ``###`` heading and every long output (a figure, or more than ``LONG_OUTPUT_LINES`` lines) a
   sub-slide, everything else continues the current slide;
 - the ``solution`` tag, and ``jupyter.source_hidden`` on solution code (collapsed in JupyterLab), on every
-  cell from the "Solutions" heading to the end; ``make student`` removes these cells;
+  cell after the "## Exercises" cell (or from a "### Solutions" heading) to the end, or to the next ``##``
+  section; ``make student`` removes these cells;
 - the ``training`` tag on cells that train a model (``trainer.train()``, a ``notebook_launcher`` call, a
   training loop over epochs), so the timing report does not flag them as slow presentation cells.
 
@@ -151,16 +152,20 @@ def slide_type(cell: Any, index: int) -> str:
 
 def tag_cells(nb: Any) -> Any:
     """Set slide types, solution and training tags on every cell of ``nb`` (in place); return ``nb``."""
-    in_solutions = False
+    in_solutions = after_exercises = False
     for index, cell in enumerate(nb["cells"]):
         source = _source(cell)
         metadata = cell.setdefault("metadata", {})
+        if after_exercises:  # every cell after the exercises is a solution, unless a new section starts
+            in_solutions = True
         if cell["cell_type"] == "markdown":
             first = source.lstrip()
             if SOLUTIONS_HEADING.match(first):
                 in_solutions = True
-            elif first.startswith("## ") or first.startswith("# "):
-                in_solutions = False
+            elif (first.startswith("## ") or first.startswith("# ")) and not EXERCISES_HEADING.search(source):
+                in_solutions = after_exercises = False
+            if EXERCISES_HEADING.search(source):
+                after_exercises = True
         metadata["slideshow"] = {"slide_type": slide_type(cell, index)}
         if in_solutions:
             _add_tag(cell, SOLUTION_TAG)
