@@ -1,0 +1,223 @@
+"""Notebook 09's measurements and embeddings.
+
+- utils.retrieval: precision@k and recall@k agree with their definitions, the timer measures, bad input is named;
+- the notebook's ``mean_pooling`` and ``SentenceEncoder`` cells (executed from the notebook, so the test checks what
+  learners read): a padded batch embedded the way the sentence-transformers folder declares equals mean pooling of
+  each text alone, on random texts; truncation at the declared 256 tokens; clear errors for configs it cannot run.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from utils.retrieval import MISSING, Timer, mean_precision_at_k, mean_recall_at_k, precision_at_k, recall_at_k
+
+
+def test_precision_counts_matching_labels_in_the_first_k():
+    assert precision_at_k("Arts", ["Arts", "History", "Arts", "Arts", "Arts", "History"], k=5) == 0.8
+    assert precision_at_k("Arts", ["History"] * 5, k=5) == 0.0
+    assert precision_at_k(3, [3, 1], k=1) == 1.0
+
+
+def test_recall_ignores_order_and_counts_overlap():
+    assert recall_at_k([4, 3, 2, 1], [1, 2, 3, 4], k=4) == 1.0
+    assert recall_at_k([1, 2, 9, 8], [1, 2, 3, 4], k=4) == 0.5
+    assert recall_at_k(np.array([1, 2, 3, 4, 5]), np.array([1, 2, 3, 5, 6]), k=3) == 1.0  # numpy rows work
+
+
+def test_missing_results_count_as_misses():
+    assert recall_at_k([1, MISSING, MISSING], [1, 2, 3], k=3) == pytest.approx(1 / 3)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 10).flatmap(lambda k: st.tuples(
+    st.just(k),
+    st.lists(st.integers(0, 30), min_size=k, max_size=k + 5),
+    st.lists(st.integers(0, 30), min_size=k, max_size=k + 5, unique=True))))
+def test_recall_matches_the_set_definition(case):
+    k, approximate, exact = case
+    expected = len(set(approximate[:k]) & set(exact[:k])) / k
+    assert recall_at_k(approximate, exact, k) == pytest.approx(expected)
+    assert 0.0 <= recall_at_k(approximate, exact, k) <= 1.0
+    assert recall_at_k(exact, exact, k) == 1.0
+
+
+def test_means_over_queries():
+    assert mean_precision_at_k(["a", "b"], [["a", "a"], ["a", "b"]], k=2) == 0.75
+    exact = np.array([[0, 1], [2, 3]])
+    assert mean_recall_at_k(np.array([[1, 0], [2, 9]]), exact, k=2) == 0.75
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.0, True])
+def test_bad_k_is_named(k):
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        precision_at_k("a", ["a", "a"], k=k)
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        recall_at_k([1, 2], [1, 2], k=k)
+
+
+def test_too_few_results_are_refused():
+    with pytest.raises(ValueError, match="precision@5 needs at least 5 results, got 2"):
+        precision_at_k("a", ["a", "a"], k=5)
+    with pytest.raises(ValueError, match="recall@3 needs 3 ids on each side"):
+        recall_at_k([1, 2], [1, 2, 3], k=3)
+
+
+def test_invalid_ground_truth_is_refused():
+    with pytest.raises(ValueError, match="contains -1"):
+        recall_at_k([1, 2], [1, MISSING], k=2)
+    with pytest.raises(ValueError, match="repeats an id"):
+        recall_at_k([1, 2], [1, 1], k=2)
+
+
+def test_batches_must_match():
+    with pytest.raises(ValueError, match="2 queries on one side and 1 on the other"):
+        mean_recall_at_k([[1], [2]], [[1]], k=1)
+    with pytest.raises(ValueError, match="zero queries"):
+        mean_precision_at_k([], [], k=1)
+
+
+def test_timer_measures_the_block():
+    with Timer() as timer:
+        time.sleep(0.02)
+        assert timer.seconds > 0
+    assert 0.015 < timer.seconds < 1.0
+    frozen = timer.seconds
+    time.sleep(0.01)
+    assert timer.seconds == frozen  # stopped at the end of the block
+
+
+def test_timer_counts_cpu_time_apart_from_waiting():
+    with Timer() as timer:
+        time.sleep(0.05)  # waiting costs no CPU
+        sum(i * i for i in range(200_000))  # working does
+    assert timer.cpu_seconds > 0
+    assert timer.cpu_seconds < timer.seconds
+
+
+def test_started_timer_keeps_running():
+    timer = Timer().start()
+    first = timer.seconds
+    time.sleep(0.01)
+    assert timer.seconds > first
+
+
+def test_unstarted_timer_says_how_to_use_it():
+    with pytest.raises(RuntimeError, match="with Timer"):
+        Timer().seconds
+    with pytest.raises(RuntimeError, match="with Timer"):
+        Timer().cpu_seconds
+
+
+# --- notebook 09: the two sentence-embedding implementations ------------------------------------------------
+# The cells are executed from the notebook (so the test checks what learners read) and compared on random texts.
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "09_semantic_search_faiss.ipynb"
+WORDS = ["Paris", "the", "kitten", "café", "Montréal", "😀", "東京", "[SEP]", "[PAD]", "don't", "$7.5", "\t", "\n",
+         "supercalifragilistic", "réalisatrice", "!!", "Ü", "photosynthesis"]
+random_texts = st.one_of(st.text(max_size=60), st.lists(st.sampled_from(WORDS), max_size=25).map(" ".join))
+
+
+def notebook_cell(marker: str) -> str:
+    """The source of the single code cell of notebook 09 that contains ``marker``."""
+    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+    found = ["".join(c["source"]) for c in cells if c["cell_type"] == "code" and marker in "".join(c["source"])]
+    assert len(found) == 1, f"expected one code cell containing {marker!r} in {NOTEBOOK.name}, found {len(found)}"
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def notebook():
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    namespace = {"json": json, "Path": Path, "torch": torch, "AutoModel": AutoModel, "AutoTokenizer": AutoTokenizer}
+    for marker in ("def mean_pooling", "class SentenceEncoder"):
+        exec(compile(notebook_cell(marker), f"{NOTEBOOK.name}[{marker}]", "exec"), namespace)
+    return namespace
+
+
+@pytest.fixture(scope="module")
+def encoder(notebook):
+    from utils import checkpoint
+
+    return notebook["SentenceEncoder"](checkpoint("minilm"))
+
+
+def by_hand(notebook, encoder, text):
+    """Section 3's recipe on one text, alone (no padding at all)."""
+    import torch
+
+    inputs = encoder.tokenizer(text, truncation=True, max_length=256, return_tensors="pt")
+    with torch.inference_mode():
+        pooled = notebook["mean_pooling"](encoder.model(**inputs).last_hidden_state, inputs["attention_mask"])
+    return torch.nn.functional.normalize(pooled, dim=-1).numpy()[0]
+
+
+def test_folder_declares_mean_pooling_and_256_tokens(encoder):
+    assert encoder.pooling_mode == "mean_tokens"
+    assert encoder.max_length == 256
+    assert [m["type"].rsplit(".", 1)[-1] for m in encoder.modules] == ["Transformer", "Pooling", "Normalize"]
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(random_texts, min_size=1, max_size=4))
+def test_padded_batch_from_the_folder_equals_mean_pooling_alone(notebook, encoder, texts):
+    batched = encoder(texts)
+    assert batched.shape == (len(texts), 384)
+    np.testing.assert_allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
+    for text, vector in zip(texts, batched):
+        np.testing.assert_allclose(vector, by_hand(notebook, encoder, text), atol=1e-5)
+
+
+def test_long_text_is_truncated_at_the_declared_length(notebook, encoder):
+    long_text = "The Nile is a river in Africa. " * 200
+    short_text = encoder.tokenizer.decode(encoder.tokenizer(long_text)["input_ids"][1:255])
+    np.testing.assert_allclose(encoder([long_text, "a"])[0], by_hand(notebook, encoder, long_text), atol=1e-5)
+    # the first 254 pieces plus [CLS] and [SEP] are all the model sees
+    np.testing.assert_allclose(encoder([long_text])[0], encoder([short_text])[0], atol=1e-5)
+
+
+def _folder_like_minilm(tmp_path: Path, pooling: dict | None = None, extra_module: dict | None = None) -> Path:
+    from utils import checkpoint
+
+    source = Path(checkpoint("minilm"))
+    for item in source.iterdir():
+        if item.name not in ("modules.json", "1_Pooling"):
+            (tmp_path / item.name).symlink_to(item)
+    (tmp_path / "1_Pooling").mkdir()
+    config = json.loads((source / "1_Pooling" / "config.json").read_text())
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps({**config, **(pooling or {})}))
+    modules = json.loads((source / "modules.json").read_text()) + ([extra_module] if extra_module else [])
+    (tmp_path / "modules.json").write_text(json.dumps(modules))
+    return tmp_path
+
+
+def test_two_pooling_modes_are_refused(notebook, tmp_path):
+    folder = _folder_like_minilm(tmp_path, pooling={"pooling_mode_cls_token": True})
+    with pytest.raises(ValueError, match="expected exactly one pooling mode"):
+        notebook["SentenceEncoder"](folder)
+
+
+def test_other_pooling_modes_follow_the_config(notebook, encoder, tmp_path):
+    folder = _folder_like_minilm(tmp_path, pooling={"pooling_mode_mean_tokens": False, "pooling_mode_cls_token": True})
+    cls_encoder = notebook["SentenceEncoder"](folder)
+    assert cls_encoder.pooling_mode == "cls_token"
+    import torch
+
+    inputs = encoder.tokenizer(["a cat", "a much longer sentence about a dog"], padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        cls = torch.nn.functional.normalize(encoder.model(**inputs).last_hidden_state[:, 0], dim=-1).numpy()
+    np.testing.assert_allclose(cls_encoder(["a cat", "a much longer sentence about a dog"]), cls, atol=1e-5)
+
+
+def test_unknown_module_is_named(notebook, tmp_path):
+    folder = _folder_like_minilm(tmp_path, extra_module={"idx": 3, "name": "3", "path": "3_Dense",
+                                                         "type": "sentence_transformers.models.Dense"})
+    with pytest.raises(ValueError, match="unknown sentence-transformers module 'sentence_transformers.models.Dense'"):
+        notebook["SentenceEncoder"](folder)(["a cat"])
