@@ -100,7 +100,10 @@ def read_frame(nb: Any) -> Frame:
     for text in markdown:
         heading = EXERCISES_HEADING.search(text)
         if heading:
-            exercises = len(re.findall(r"^\s*\d+\.\s", text[heading.end():], re.MULTILINE))
+            section = text[heading.end():]
+            solutions = re.search(r"^#{2,4}\s*Solutions?\b", section, re.IGNORECASE | re.MULTILINE)
+            section = section[:solutions.start()] if solutions else section
+            exercises = len(re.findall(r"^\d+\.\s", section, re.MULTILINE))
     return Frame(
         title=_strip_markdown(title_match.group(2)),
         summary=summary,
