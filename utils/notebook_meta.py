@@ -10,7 +10,7 @@ for the book's index, and sets cell metadata from the notebook's own structure:
 - the ``solution`` tag, and ``jupyter.source_hidden`` on solution code (collapsed in JupyterLab), on every
   cell after the "## Exercises" cell (or from a "### Solutions" heading) to the end, or to the next ``##``
   section; ``make student`` removes these cells;
-- the ``training`` tag on cells that train a model (``trainer.train()``, a ``notebook_launcher`` call, a
+- the ``training`` tag on cells that train a model (``trainer.train()``, ``train_run(``, ``fine_tune(``, a ``notebook_launcher`` call, a
   training loop over epochs), so the timing report does not flag them as slow presentation cells.
 
 Tags already present are kept: a maintainer can tag a cell by hand.
@@ -25,7 +25,7 @@ from typing import Any
 LONG_OUTPUT_LINES = 25
 SOLUTION_TAG = "solution"
 TRAINING_TAG = "training"
-TRAINING_CODE = re.compile(r"\.train\(|notebook_launcher\(|^\s*for epoch in ", re.MULTILINE)
+TRAINING_CODE = re.compile(r"\.train\(|\btrain_run\(|\bfine_tune\(|notebook_launcher\(|^\s*for epoch in ", re.MULTILINE)
 SOLUTIONS_HEADING = re.compile(r"^#{2,4}\s*Solutions?\b", re.IGNORECASE)
 EXERCISES_HEADING = re.compile(r"^##\s+Exercises\b", re.IGNORECASE | re.MULTILINE)
 TITLE = re.compile(r"^#\s+(?:(\d\d)\s*·\s*)?(.+)$")
