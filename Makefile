@@ -26,7 +26,8 @@ export PYTHONHASHSEED := 0
 .PHONY: help setup venv run book test browser refresh tag student slides timings lab clean clean-assets
 
 help:
-	@echo "make run      execute every notebook in full mode into build/ (HTML book + index.html)"
+	@echo "make run      execute every notebook in full mode into build/ (HTML book + index.html); NB=03 for one,"
+	@echo "              RECORD=1 also stores per-cell times in notebooks/timings.json (maintainers)"
 	@echo "make test     setup (smoke stand-ins), unit tests, and every notebook under nbval in smoke mode"
 	@echo "make setup    venv + pinned packages, offline kit, stand-ins (idempotent)"
 	@echo "make book     the book from the committed notebooks, without executing them (seconds)"
@@ -51,7 +52,7 @@ setup: $(STAMP)
 
 run: export LLM_RETREAT_SMOKE := 0
 run: setup
-	$(PYTHON) -m utils.book run
+	$(PYTHON) -m utils.book run $(NB) $(if $(filter 1,$(RECORD)),--record)
 
 book: venv
 	$(PYTHON) -m utils.book build

@@ -89,6 +89,12 @@ def test_tagging_sets_slides_solutions_and_training():
     assert slide_type(nb.cells[1], 1) == "-"
 
 
+def test_cached_tag_needs_the_comment_on_the_first_line():
+    nb = tag_cells(_notebook(("md", FRAME), ("code", "# cached: saved to disk, a rerun loads it\nvectors = embed(texts)"),
+                             ("code", "x = 1\n# cached: not a first-line comment"), ("code", "# cachedness\ny = 2")))
+    assert [c.metadata.get("tags", []) for c in nb.cells[1:]] == [["cached"], [], []]
+
+
 def test_tagging_is_idempotent_and_keeps_hand_made_tags():
     nb = sample()
     nb.cells[1].metadata["tags"] = ["training"]
@@ -122,18 +128,21 @@ def test_cell_timings_and_the_slow_cell_report(tmp_path):
     nb.cells = [_executed_cell("2026-11-29T08:00:00.000Z", "2026-11-29T08:00:25.500Z", "slow()"),
                 _executed_cell("2026-11-29T08:00:26Z", "2026-11-29T08:01:26Z", "trainer.train()", ["training"]),
                 _executed_cell("2026-11-29T08:01:26Z", "2026-11-29T08:01:27Z", "# comment\nfast()"),
+                _executed_cell("2026-11-29T08:01:27Z", "2026-11-29T08:02:07Z", "# cached: saved\nembed()", ["cached"]),
                 nbformat.v4.new_code_cell("never_run()")]
     rows = timings.notebook_timings(nb)
-    assert [r["seconds"] for r in rows] == [25.5, 60.0, 1.0, None]
-    assert rows[2]["code"] == "fast()"
+    assert [r["seconds"] for r in rows] == [25.5, 60.0, 1.0, 40.0, None]
+    assert rows[2]["code"] == "fast()" and [r["cached"] for r in rows] == [False, False, False, True, False]
     store = tmp_path / "timings.json"
     timings.record("99_demo", "full", 90.0, rows, store)
     timings.record("99_demo", "smoke", 5.0, [dict(r, seconds=1.0) for r in rows], store)
     data = timings.load(store)
     assert timings.total_seconds("99_demo", "full", store) == 90.0
     assert [(r["notebook"], r["cell"]) for r in timings.slow_cells(data)] == [("99_demo", 0)]
+    assert [(r["notebook"], r["cell"]) for r in timings.slow_cells(data, cached=True)] == [("99_demo", 3)]
     report = timings.format_report(data)
     assert "99_demo cell 0 (25.5 s)" in report and report.index("trainer.train()") < report.index("slow()")
+    assert "loads the saved result): 99_demo cell 3 (40.0 s)" in report
     with pytest.raises(ValueError, match="mode must be one of"):
         timings.record("99_demo", "fast", 1.0, rows, store)
 
@@ -156,3 +165,37 @@ def test_committed_notebooks_carry_exercises_solutions_and_slide_metadata(path):
         assert "slideshow" in cell.metadata, f"{path.name}: untagged cell {cell.id}: run `make tag NB={path.name[:2]}`"
     assert json.dumps(tag_cells(nbformat.read(path, as_version=4)), sort_keys=True) == json.dumps(nb, sort_keys=True), \
         f"{path.name}: cell metadata is stale: run `make tag NB={path.name[:2]}`"
+
+
+def _tqdm_widget_notebook(value, total):
+    """A notebook whose one output is a tqdm bar, with the widget state nbclient stores (only the fields read)."""
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("for batch in tqdm(batches): ...")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={
+        "text/plain": f"embedding:   0%|          | 0/{total} [00:00<?, ?it/s]",
+        book.WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": "box"}})]
+    nb.cells = [cell]
+    state = {"box": {"model_name": "HBoxModel", "state": {"children": ["IPY_MODEL_l", "IPY_MODEL_p", "IPY_MODEL_r"]}},
+             "l": {"model_name": "HTMLModel", "state": {"value": f"embedding:\u2007{100 * value // total}%"}},
+             "p": {"model_name": "FloatProgressModel", "state": {"value": float(value), "max": float(total)}},
+             "r": {"model_name": "HTMLModel", "state": {"value": f"\u2007{value}/{total}\u2007[02:02&lt;00:00]"}}}
+    nb.metadata["widgets"] = {book.WIDGET_STATE: {"state": state}}
+    return nb
+
+
+def test_finished_progress_bars_keep_their_final_text():
+    nb = _tqdm_widget_notebook(314, 314)
+    assert book.settle_progress_bars(nb) == 1
+    assert nb.cells[0].outputs[0].data == {"text/plain": "embedding: 100%|██████████| 314/314 [02:02<00:00]"}
+    half = _tqdm_widget_notebook(157, 314)
+    book.settle_progress_bars(half)
+    assert half.cells[0].outputs[0].data["text/plain"].startswith("embedding: 50%|█████     | 157/314")
+
+
+def test_other_widgets_and_missing_state_are_left_alone():
+    nb = _tqdm_widget_notebook(10, 10)
+    nb.metadata["widgets"][book.WIDGET_STATE]["state"]["box"]["state"]["children"].pop()
+    bare = _tqdm_widget_notebook(10, 10)
+    bare.metadata.pop("widgets")
+    assert book.settle_progress_bars(nb) == 0 and book.settle_progress_bars(bare) == 0
+    assert book.WIDGET_VIEW in nb.cells[0].outputs[0].data and book.WIDGET_VIEW in bare.cells[0].outputs[0].data

@@ -3,7 +3,7 @@
 - utils.retrieval: precision@k and recall@k agree with their definitions, the timer measures, bad input is named;
 - the notebook's ``mean_pooling`` and ``SentenceEncoder`` cells (executed from the notebook, so the test checks what
   learners read): a padded batch embedded the way the sentence-transformers folder declares equals mean pooling of
-  each text alone, on random texts; truncation at the declared 256 tokens; clear errors for configs it cannot run.
+  each text alone, on random texts; truncation at the declared 256 tokens or at a chosen limit (128 in the notebook); clear errors for configs it cannot run.
 """
 
 import json
@@ -181,6 +181,17 @@ def test_long_text_is_truncated_at_the_declared_length(notebook, encoder):
     np.testing.assert_allclose(encoder([long_text, "a"])[0], by_hand(notebook, encoder, long_text), atol=1e-5)
     # the first 254 pieces plus [CLS] and [SEP] are all the model sees
     np.testing.assert_allclose(encoder([long_text])[0], encoder([short_text])[0], atol=1e-5)
+
+
+def test_a_chosen_limit_overrides_the_declared_one(notebook, encoder):
+    from utils import checkpoint
+
+    short_encoder = notebook["SentenceEncoder"](checkpoint("minilm"), max_length=128)
+    assert (short_encoder.max_length, short_encoder.declared_max_length) == (128, 256)
+    long_text = "The Nile is a river in Africa. " * 200
+    first_126 = encoder.tokenizer.decode(encoder.tokenizer(long_text)["input_ids"][1:127])
+    np.testing.assert_allclose(short_encoder([long_text])[0], encoder([first_126])[0], atol=1e-5)
+    assert not np.allclose(short_encoder([long_text])[0], encoder([long_text])[0], atol=1e-3)
 
 
 def _folder_like_minilm(tmp_path: Path, pooling: dict | None = None, extra_module: dict | None = None) -> Path:

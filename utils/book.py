@@ -99,6 +99,39 @@ def strip_volatile(nb) -> None:
                 output.get("metadata", {}).pop("ExecuteTime", None)
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def settle_progress_bars(nb) -> int:
+    """Replace each tqdm widget output by the text of its final state; return how many were replaced.
+
+    A progress bar is a widget: its output stores only the first frame as text ("0%| 0/314") and the rest lives in
+    the notebook's widget state, which ``strip_volatile`` removes. Without this, the committed notebook and the book
+    would show every finished bar at 0%. Other widgets are left as they are.
+    """
+    import html
+
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    replaced = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            box = state.get(view.get("model_id", "")) if view else None
+            if not box or box.get("model_name") != "HBoxModel":
+                continue
+            children = [state.get(child.removeprefix("IPY_MODEL_"), {}) for child in box["state"].get("children", [])]
+            if [c.get("model_name") for c in children] != ["HTMLModel", "FloatProgressModel", "HTMLModel"]:
+                continue
+            bar = children[1]["state"]
+            filled = round(10 * bar["value"] / bar["max"]) if bar.get("max") else 0
+            left, right = (html.unescape(c["state"]["value"]).replace("\u2007", " ")  # tqdm's figure spaces
+                           for c in (children[0], children[2]))
+            output["data"] = {"text/plain": f"{left}|{'█' * filled}{' ' * (10 - filled)}|{right}"}
+            replaced += 1
+    return replaced
+
+
 def execute(path: Path, smoke: bool = False):
     """Execute a notebook top to bottom in a fresh kernel (cwd = notebooks/); return (nb, seconds, error).
 
@@ -124,7 +157,9 @@ def execute(path: Path, smoke: bool = False):
             os.environ.pop("LLM_RETREAT_SMOKE", None)
         else:
             os.environ["LLM_RETREAT_SMOKE"] = previous
-    return nb, time.perf_counter() - started, error
+    seconds = time.perf_counter() - started
+    settle_progress_bars(nb)
+    return nb, seconds, error
 
 
 # ---------------------------------------------------------------- the HTML book
@@ -203,11 +238,15 @@ def _write_page(exporter, nb, paths: list[Path], index: int) -> None:
     (BUILD / f"{paths[index].stem}.html").write_text(body, encoding="utf-8")
 
 
-def run(selected: list[str] | None = None) -> int:
-    """Execute notebooks (full mode) into build/ with an HTML page each and the index; return the number of failures."""
+def run(selected: list[str] | None = None, record: bool = False) -> int:
+    """Execute notebooks (full mode) into build/ with an HTML page each and the index; return the number of failures.
+
+    ``record=True`` (``make run RECORD=1``, for maintainers) also stores each notebook's per-cell full-mode times in
+    notebooks/timings.json, as ``make timings`` does, so one run refreshes the book and the timing report.
+    """
     import nbformat
 
-    from utils import vendor
+    from utils import timings, vendor
 
     vendor.install()
     exporter = _exporter()
@@ -219,6 +258,8 @@ def run(selected: list[str] | None = None) -> int:
         nbformat.write(nb, BUILD / path.name)
         _write_page(exporter, nb, paths, i)
         results.append(Executed(path, title_of(nb), seconds, not error, error))
+        if record and not error:
+            timings.record(path.stem, "full", seconds, timings.notebook_timings(_with_committed_tags(nb, path)))
         print(f"  {'ok' if not error else 'FAILED: ' + error} in {seconds:.0f} s", flush=True)
     index = write_index(results, f"measured by this run (make run, full mode, {time.strftime('%Y-%m-%d')}), "
                                  "wall-clock, on this machine.")
@@ -292,16 +333,23 @@ def refresh(selected: list[str] | None = None) -> int:
     return failures
 
 
-def measure_timings(selected: list[str] | None = None, modes: tuple[str, ...] = ("full", "smoke")) -> int:
-    """Execute notebooks in each mode (not in place), store per-cell times, print the report."""
+def _with_committed_tags(nb, path: Path):
+    """``nb`` (an executed copy of ``path``) with the tags the committed notebook's structure gives each cell."""
     import nbformat
 
-    from utils import timings
     from utils.notebook_meta import tag_cells
+
+    for cell, tagged in zip(nb.cells, tag_cells(nbformat.read(path, as_version=4)).cells):
+        cell.metadata["tags"] = tagged.metadata.get("tags", [])
+    return nb
+
+
+def measure_timings(selected: list[str] | None = None, modes: tuple[str, ...] = ("full", "smoke")) -> int:
+    """Execute notebooks in each mode (not in place), store per-cell times, print the report."""
+    from utils import timings
 
     failures = 0
     for path in notebook_paths(selected):
-        committed_tags = tag_cells(nbformat.read(path, as_version=4))
         for mode in modes:
             print(f"timing {path.name} ({mode} mode) ...", flush=True)
             nb, seconds, error = execute(path, smoke=(mode == "smoke"))
@@ -309,9 +357,7 @@ def measure_timings(selected: list[str] | None = None, modes: tuple[str, ...] = 
                 failures += 1
                 print(f"  FAILED ({error})", flush=True)
                 continue
-            for cell, tagged in zip(nb.cells, committed_tags.cells):
-                cell.metadata["tags"] = tagged.metadata.get("tags", [])
-            timings.record(path.stem, mode, seconds, timings.notebook_timings(nb))
+            timings.record(path.stem, mode, seconds, timings.notebook_timings(_with_committed_tags(nb, path)))
             print(f"  {seconds:.0f} s", flush=True)
     print(timings.format_report(timings.load()))
     return failures
@@ -376,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", help="notebook numbers, e.g. 00 03 (default: all)")
     parser.add_argument("--report", action="store_true", help="timings: print the stored report, execute nothing")
     parser.add_argument("--mode", choices=["full", "smoke"], help="timings: measure one mode only")
+    parser.add_argument("--record", action="store_true",
+                        help="run: also store per-cell full-mode times in notebooks/timings.json (maintainers)")
     args = parser.parse_args(argv)
     try:
         if args.command == "timings":
@@ -385,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(timings.format_report(timings.load()))
                 return 0
             failures = measure_timings(args.notebooks, (args.mode,) if args.mode else ("full", "smoke"))
+        elif args.command == "run":
+            failures = run(args.notebooks, record=args.record)
         else:
             failures = COMMANDS[args.command](args.notebooks)
     except (ValueError, RuntimeError) as error:

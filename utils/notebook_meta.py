@@ -11,7 +11,10 @@ for the book's index, and sets cell metadata from the notebook's own structure:
   cell after the "## Exercises" cell (or from a "### Solutions" heading) to the end, or to the next ``##``
   section; ``make student`` removes these cells;
 - the ``training`` tag on cells that train a model (``trainer.train()``, ``train_run(``, ``fine_tune(``, a ``notebook_launcher`` call, a
-  training loop over epochs), so the timing report does not flag them as slow presentation cells.
+  training loop over epochs), so the timing report does not flag them as slow presentation cells;
+- the ``cached`` tag on cells whose first line is a ``# cached: ...`` comment: a one-time computation whose result
+  is saved to disk and loaded by every later run (an instructor runs the notebook once before class, then presents
+  the cell in a second). The report lists them apart from the cells to split or speed up.
 
 Tags already present are kept: a maintainer can tag a cell by hand.
 """
@@ -26,6 +29,8 @@ LONG_OUTPUT_LINES = 25
 SOLUTION_TAG = "solution"
 TRAINING_TAG = "training"
 TRAINING_CODE = re.compile(r"\.train\(|\btrain_run\(|\bfine_tune\(|notebook_launcher\(|^\s*for epoch in ", re.MULTILINE)
+CACHED_TAG = "cached"
+CACHED_CODE = re.compile(r"\A\s*# cached:")
 SOLUTIONS_HEADING = re.compile(r"^#{2,4}\s*Solutions?\b", re.IGNORECASE)
 EXERCISES_HEADING = re.compile(r"^##\s+Exercises\b", re.IGNORECASE | re.MULTILINE)
 TITLE = re.compile(r"^#\s+(?:(\d\d)\s*·\s*)?(.+)$")
@@ -154,7 +159,7 @@ def slide_type(cell: Any, index: int) -> str:
 
 
 def tag_cells(nb: Any) -> Any:
-    """Set slide types, solution and training tags on every cell of ``nb`` (in place); return ``nb``."""
+    """Set slide types, solution, training and cached tags on every cell of ``nb`` (in place); return ``nb``."""
     in_solutions = after_exercises = False
     for index, cell in enumerate(nb["cells"]):
         source = _source(cell)
@@ -176,6 +181,8 @@ def tag_cells(nb: Any) -> Any:
                 metadata.setdefault("jupyter", {})["source_hidden"] = True
         if cell["cell_type"] == "code" and TRAINING_CODE.search(source):
             _add_tag(cell, TRAINING_TAG)
+        if cell["cell_type"] == "code" and CACHED_CODE.match(source):
+            _add_tag(cell, CACHED_TAG)
     return nb
 
 

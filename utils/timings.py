@@ -3,8 +3,9 @@
 Times come from nbclient's own timing metadata (``execution.iopub.execute_input`` and
 ``execution.shell.execute_reply``) recorded while a notebook runs. They are stored per notebook and mode in
 ``notebooks/timings.json`` (committed, so the book can show runtimes without re-running everything) and
-reported slowest first. A cell over ``SLOW_CELL_S`` seconds in full mode that is not tagged ``training`` is
-flagged: an instructor presents cells live, so such a cell should be split or made faster.
+reported slowest first. A cell over ``SLOW_CELL_S`` seconds in full mode that is tagged neither ``training`` nor
+``cached`` is flagged: an instructor presents cells live, so such a cell should be split or made faster. Slow
+``cached`` cells (a one-time computation saved to disk, loaded by later runs) are listed on their own line.
 
 This is a report, never an assertion: these machines are noisy.
 """
@@ -16,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from utils.notebook_meta import TRAINING_TAG, has_tag
+from utils.notebook_meta import CACHED_TAG, TRAINING_TAG, has_tag
 
 SLOW_CELL_S = 20.0
 TIMINGS_FILE = Path(__file__).resolve().parents[1] / "notebooks" / "timings.json"
@@ -37,7 +38,7 @@ def cell_seconds(cell: Any) -> float | None:
 
 
 def notebook_timings(nb: Any) -> list[dict]:
-    """One row per code cell of an executed notebook: index, id, seconds, training tag, first line of code."""
+    """One row per code cell of an executed notebook: index, id, seconds, training/cached tags, first line of code."""
     rows = []
     for index, cell in enumerate(nb["cells"]):
         if cell["cell_type"] != "code":
@@ -46,7 +47,8 @@ def notebook_timings(nb: Any) -> list[dict]:
         source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
         first = next((line for line in source.splitlines() if line.strip() and not line.startswith("#")), "")
         rows.append({"cell": index, "id": cell.get("id", ""), "seconds": None if seconds is None else round(seconds, 2),
-                     "training": has_tag(cell, TRAINING_TAG), "code": first.strip()[:80]})
+                     "training": has_tag(cell, TRAINING_TAG), "cached": has_tag(cell, CACHED_TAG),
+                     "code": first.strip()[:80]})
     return rows
 
 
@@ -74,10 +76,13 @@ def total_seconds(stem: str, mode: str = "full", path: Path = TIMINGS_FILE) -> f
     return entry["total_seconds"] if entry else None
 
 
-def slow_cells(data: dict, threshold: float = SLOW_CELL_S) -> list[dict]:
-    """Full-mode cells over ``threshold`` seconds that are not tagged ``training`` (the ones to split or speed up)."""
+def slow_cells(data: dict, threshold: float = SLOW_CELL_S, cached: bool = False) -> list[dict]:
+    """Full-mode cells over ``threshold`` seconds tagged neither ``training`` nor ``cached`` (to split or speed up).
+
+    With ``cached=True``: the slow cells tagged ``cached`` instead (one-time work that later runs load).
+    """
     return [row for row in report_rows(data) if row["full_s"] is not None and row["full_s"] > threshold
-            and not row["training"]]
+            and not row["training"] and row["cached"] == cached]
 
 
 def report_rows(data: dict) -> list[dict]:
@@ -87,7 +92,8 @@ def report_rows(data: dict) -> list[dict]:
         smoke = {row["id"]: row["seconds"] for row in modes.get("smoke", {}).get("cells", [])}
         for row in modes.get("full", {}).get("cells", []):
             rows.append({"notebook": stem, "cell": row["cell"], "full_s": row["seconds"],
-                         "smoke_s": smoke.get(row["id"]), "training": row["training"], "code": row["code"]})
+                         "smoke_s": smoke.get(row["id"]), "training": row["training"],
+                         "cached": row.get("cached", False), "code": row["code"]})
     return sorted(rows, key=lambda r: -(r["full_s"] or 0.0))
 
 
@@ -97,12 +103,19 @@ def format_report(data: dict, top: int = 15, threshold: float = SLOW_CELL_S) -> 
     for stem, modes in data.get("notebooks", {}).items():
         full, smoke = modes.get("full", {}), modes.get("smoke", {})
         lines.append(f"| {stem} | {full.get('total_seconds', '–')} s | {smoke.get('total_seconds', '–')} s |")
-    lines += ["", f"Slowest cells in full mode (top {top}; `training` = tagged as a training cell):", "",
-              "| notebook | cell | full s | smoke s | training | first line |", "|---|---:|---:|---:|---|---|"]
+    lines += ["", f"Slowest cells in full mode (top {top}; tag `training`: trains a model; `cached`: one-time work "
+              "saved to disk, later runs load it):", "",
+              "| notebook | cell | full s | smoke s | tag | first line |", "|---|---:|---:|---:|---|---|"]
     for row in report_rows(data)[:top]:
+        tag = "training" if row["training"] else "cached" if row["cached"] else ""
         lines.append(f"| {row['notebook']} | {row['cell']} | {row['full_s']} | {row['smoke_s']} | "
-                     f"{'yes' if row['training'] else ''} | `{row['code'].replace('|', '/')}` |")
-    flagged = slow_cells(data, threshold)
-    lines += ["", f"Cells over {threshold:.0f} s in full mode that are not training cells: "
-              + (", ".join(f"{r['notebook']} cell {r['cell']} ({r['full_s']} s)" for r in flagged) or "none")]
+                     f"{tag} | `{row['code'].replace('|', '/')}` |")
+
+    def listed(rows):
+        return ", ".join(f"{r['notebook']} cell {r['cell']} ({r['full_s']} s)" for r in rows) or "none"
+
+    lines += ["", f"Cells over {threshold:.0f} s in full mode that are neither training nor cached cells (to split "
+              f"or speed up): {listed(slow_cells(data, threshold))}",
+              "", f"Cached cells over {threshold:.0f} s in full mode (the first run; a rerun loads the saved result): "
+              f"{listed(slow_cells(data, threshold, cached=True))}"]
     return "\n".join(lines)
