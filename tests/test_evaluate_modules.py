@@ -52,6 +52,16 @@ def test_the_modules_are_listed_and_load_offline(modules):
         assert module.description.strip() and module.inputs_description.strip()
 
 
+@pytest.mark.parametrize("name, words", [("precision", "TP / (TP + FP)"), ("recall", "TP / (TP + FN)"),
+                                         ("f1", "harmonic mean")])
+def test_each_averaged_module_is_its_own_class_with_its_own_texts(modules, name, words):
+    """They share one base class; evaluate.load must still find each file's subclass, with that metric's texts."""
+    module = modules[name]
+    assert type(module).__name__ == {"precision": "Precision", "recall": "Recall", "f1": "F1"}[name]
+    assert words in module.description and f"{name} = evaluate.load(module_path(\"{name}\"))" in module.inputs_description
+    assert words in type(module).__doc__ or words in (type(module).__init__.__doc__ or "")
+
+
 def test_an_unknown_module_name_says_which_exist():
     with pytest.raises(ValueError, match="no project metric module named 'acuracy'; available: .*accuracy"):
         module_path("acuracy")

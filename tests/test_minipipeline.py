@@ -9,17 +9,15 @@ token-classification tests also run on a copy of the NER stand-in whose head is 
 seed: it predicts a mix of B-/I-/O labels, which exercises every grouping rule.
 """
 
-import json
-from pathlib import Path
-
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.notebook_code import NOTEBOOKS, run_cells
 from utils import checkpoint
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "02_behind_the_pipeline.ipynb"
+NOTEBOOK = NOTEBOOKS / "02_behind_the_pipeline.ipynb"
 TOLERANCE = 1e-5
 ENTITY_KEYS = ("entity_group", "word", "start", "end")
 
@@ -32,18 +30,8 @@ random_texts = st.one_of(
 )
 
 
-def notebook_cell(marker: str) -> str:
-    """The source of the single code cell of notebook 02 that contains ``marker``."""
-    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
-    found = ["".join(c["source"]) for c in cells if c["cell_type"] == "code" and marker in "".join(c["source"])]
-    assert len(found) == 1, f"expected one code cell containing {marker!r} in {NOTEBOOK.name}, found {len(found)}"
-    return found[0]
-
-
 def run_cell(marker: str) -> dict:
-    namespace: dict = {}
-    exec(compile(notebook_cell(marker), f"{NOTEBOOK.name}[{marker}]", "exec"), namespace)
-    return namespace
+    return run_cells(NOTEBOOK, [marker])
 
 
 @pytest.fixture(scope="module")

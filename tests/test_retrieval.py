@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.notebook_code import NOTEBOOKS, run_cells
 from utils.retrieval import MISSING, Timer, mean_precision_at_k, mean_recall_at_k, precision_at_k, recall_at_k
 
 
@@ -117,18 +118,10 @@ def test_unstarted_timer_says_how_to_use_it():
 # --- notebook 09: the two sentence-embedding implementations ------------------------------------------------
 # The cells are executed from the notebook (so the test checks what learners read) and compared on random texts.
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "09_semantic_search_faiss.ipynb"
+NOTEBOOK = NOTEBOOKS / "09_semantic_search_faiss.ipynb"
 WORDS = ["Paris", "the", "kitten", "café", "Montréal", "😀", "東京", "[SEP]", "[PAD]", "don't", "$7.5", "\t", "\n",
          "supercalifragilistic", "réalisatrice", "!!", "Ü", "photosynthesis"]
 random_texts = st.one_of(st.text(max_size=60), st.lists(st.sampled_from(WORDS), max_size=25).map(" ".join))
-
-
-def notebook_cell(marker: str) -> str:
-    """The source of the single code cell of notebook 09 that contains ``marker``."""
-    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
-    found = ["".join(c["source"]) for c in cells if c["cell_type"] == "code" and marker in "".join(c["source"])]
-    assert len(found) == 1, f"expected one code cell containing {marker!r} in {NOTEBOOK.name}, found {len(found)}"
-    return found[0]
 
 
 @pytest.fixture(scope="module")
@@ -137,9 +130,7 @@ def notebook():
     from transformers import AutoModel, AutoTokenizer
 
     namespace = {"json": json, "Path": Path, "torch": torch, "AutoModel": AutoModel, "AutoTokenizer": AutoTokenizer}
-    for marker in ("def mean_pooling", "class SentenceEncoder"):
-        exec(compile(notebook_cell(marker), f"{NOTEBOOK.name}[{marker}]", "exec"), namespace)
-    return namespace
+    return run_cells(NOTEBOOK, ["def mean_pooling", "class SentenceEncoder"], namespace)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_tokenizers_from_scratch.ipynb"
+from tests.notebook_code import NOTEBOOKS, run_cells
+
+NOTEBOOK = NOTEBOOKS / "05_tokenizers_from_scratch.ipynb"
 MARKERS = ["from tokenizers import Tokenizer, decoders", "def count_words(", "def merge_pair(", "def library_bpe(",
            "def train_bpe(", "def bpe_tokenize_word(", "def encode_with_model(", "def wordpiece_tokenize_word(",
            "def train_wordpiece(", "def unigram_table(", "def logsumexp(", "def best_segmentation(",
@@ -39,22 +41,10 @@ tie_words = st.text(alphabet="abcdé東", min_size=1, max_size=8)
 tie_corpora = st.lists(tie_words, min_size=1, max_size=25).map(" ".join)
 
 
-def notebook_cell(marker: str) -> str:
-    """The source of the single code cell of notebook 05 that contains ``marker``."""
-    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
-    found = ["".join(c["source"]) for c in cells if c["cell_type"] == "code" and marker in "".join(c["source"])]
-    assert len(found) == 1, f"expected one code cell containing {marker!r} in {NOTEBOOK.name}, found {len(found)}"
-    return found[0]
-
-
 @pytest.fixture(scope="module")
 def nb():
     """The notebook's from-scratch code, executed cell by cell into one namespace."""
-    namespace: dict = {}
-    for marker in MARKERS:
-        source = "\n".join(line for line in notebook_cell(marker).splitlines() if not line.startswith("%"))  # magics
-        exec(compile(source, f"{NOTEBOOK.name}[{marker}]", "exec"), namespace)
-    return namespace
+    return run_cells(NOTEBOOK, MARKERS)
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ Loads offline (no hub download)::
 The arithmetic is :func:`utils.metrics.accuracy` (tested against scikit-learn in tests/test_evaluate_modules.py).
 """
 
-import datasets
 import evaluate
 from utils import metrics
+from utils.evaluate_modules import label_metric
 
 _DESCRIPTION = """
 Accuracy is the proportion of correct predictions among all predictions:
@@ -43,14 +43,8 @@ class Accuracy(evaluate.Metric):
     """Accuracy over integer label ids (an Evaluate module written by this project)."""
 
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation="",
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"predictions": datasets.Value("int32"),
-                                        "references": datasets.Value("int32")}),
-            reference_urls=["https://scikit-learn.org/stable/modules/model_evaluation.html#accuracy-score"],
-        )
+        return label_metric.label_metric_info(_DESCRIPTION, _KWARGS_DESCRIPTION,
+                                              f"{label_metric.SKLEARN_DOCS}#accuracy-score")
 
     def _compute(self, predictions, references, normalize=True):
         share = metrics.accuracy(predictions, references)
