@@ -23,7 +23,7 @@ export TRANSFORMERS_VERBOSITY := error
 export TOKENIZERS_PARALLELISM := false
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup venv run book test browser refresh tag student slides timings lab clean clean-assets
+.PHONY: help setup venv run adopt book test browser refresh tag student slides timings lab clean clean-assets
 
 help:
 	@echo "make run      execute every notebook in full mode into build/ (HTML book + index.html); NB=03 for one,"
@@ -33,8 +33,9 @@ help:
 	@echo "make book     the book from the committed notebooks, without executing them (seconds)"
 	@echo "make student  learner copies without solutions or outputs in build/student/"
 	@echo "make slides   reveal.js slides of every notebook in build/slides/ (offline)"
-	@echo "make timings  every cell timed in full and smoke mode; report of the slowest (NB=03 for one)"
+	@echo "make timings  every cell timed in full and smoke mode; report of the slowest (NB=03 for one, MODE=smoke)"
 	@echo "make refresh  maintainers: re-execute notebooks in place in full mode (NB=03 for one)"
+	@echo "make adopt    maintainers: after make run, copy the executed notebooks from build/ over notebooks/"
 	@echo "make lab      JupyterLab at notebooks/"
 	@echo "make clean    remove build/ and caches (keeps .venv and the asset home)"
 
@@ -53,6 +54,9 @@ setup: $(STAMP)
 run: export LLM_RETREAT_SMOKE := 0
 run: setup
 	$(PYTHON) -m utils.book run $(NB) $(if $(filter 1,$(RECORD)),--record)
+
+adopt: venv
+	$(PYTHON) -m utils.book adopt $(NB)
 
 book: venv
 	$(PYTHON) -m utils.book build
@@ -77,7 +81,7 @@ slides: venv
 	$(PYTHON) -m utils.book slides
 
 timings: setup
-	$(PYTHON) -m utils.book timings $(NB)
+	$(PYTHON) -m utils.book timings $(NB) $(if $(MODE),--mode $(MODE))
 
 tag: venv
 	$(PYTHON) -m utils.book tag $(NB)

@@ -199,3 +199,63 @@ def test_other_widgets_and_missing_state_are_left_alone():
     bare.metadata.pop("widgets")
     assert book.settle_progress_bars(nb) == 0 and book.settle_progress_bars(bare) == 0
     assert book.WIDGET_VIEW in nb.cells[0].outputs[0].data and book.WIDGET_VIEW in bare.cells[0].outputs[0].data
+
+
+def test_adopt_copies_an_unchanged_executed_notebook_and_refuses_a_changed_one(tmp_path, monkeypatch):
+    notebooks, build = tmp_path / "notebooks", tmp_path / "build"
+    notebooks.mkdir(), build.mkdir()
+    committed = _notebook(("md", FRAME), ("code", "x = 1"))
+    executed = _notebook(("md", FRAME), ("code", "x = 1", [nbformat.v4.new_output("stream", name="stdout", text="1\n")]))
+    executed.cells[1].metadata["execution"] = {"iopub.execute_input": "2026-11-29T08:00:00Z"}
+    executed.cells[1].execution_count = 1
+    paths = [notebooks / "98_same.ipynb", notebooks / "99_edited.ipynb"]
+    for path in paths:
+        nbformat.write(committed, path)
+        nbformat.write(executed, build / path.name)
+    edited = _notebook(("md", FRAME), ("code", "x = 2"))
+    nbformat.write(edited, paths[1])
+    monkeypatch.setattr(book, "BUILD", build)
+    monkeypatch.setattr(book, "notebook_paths", lambda selected=None: paths)
+    assert book.adopt() == 1
+    adopted = nbformat.read(paths[0], as_version=4)
+    assert adopted.cells[1].outputs[0].text == "1\n" and "execution" not in adopted.cells[1].metadata
+    assert adopted.cells[0].metadata["slideshow"]["slide_type"] == "slide"
+    assert nbformat.read(paths[1], as_version=4).cells[1].source == "x = 2"  # left as it was
+    executed.cells[1].execution_count = None  # a run that stopped before this cell
+    nbformat.write(executed, build / paths[0].name)
+    assert book.adopt() == 2
+
+
+def test_running_some_notebooks_keeps_the_book_of_the_others(tmp_path, monkeypatch):
+    """`make run NB=99` after a full run: the index still lists every notebook, navigation spans all of them."""
+    from utils import vendor
+
+    notebooks, build = tmp_path / "notebooks", tmp_path / "build"
+    notebooks.mkdir(), build.mkdir()
+    paths = [notebooks / "98_first.ipynb", notebooks / "99_second.ipynb"]
+    for path in paths:
+        nbformat.write(_notebook(("md", FRAME), ("code", "print(6 * 7)")), path)
+    monkeypatch.setattr(book, "BUILD", build)
+    monkeypatch.setattr(book, "notebook_paths",
+                        lambda selected=None: [p for p in paths if not selected or p.name[:2] in selected])
+    monkeypatch.setattr(vendor, "install", lambda log=print: build / "vendor")
+    assert book.run() == 0
+    first = json.loads((build / "runtimes.json").read_text())
+    assert book.run(["99"]) == 0
+    again = json.loads((build / "runtimes.json").read_text())
+    assert set(again) == {"98_first", "99_second"} and again["98_first"] == first["98_first"]
+    index = (build / "index.html").read_text()
+    assert "98_first.html" in index and "99_second.html" in index
+    page = (build / "99_second.html").read_text()
+    assert "98_first.html" in page  # "previous" still points at the notebook that was not re-run
+    assert nbformat.read(build / "99_second.ipynb", as_version=4).cells[1].outputs[0].text == "42\n"
+
+
+def test_cleared_progress_displays_are_dropped_and_others_kept():
+    nb = _notebook(("code", "trainer.predict(test)", [
+        nbformat.v4.new_output("display_data", data={"text/html": "", "text/plain": "<IPython.core.display.HTML object>"}),
+        nbformat.v4.new_output("display_data", data={"text/html": "<table>loss</table>", "text/plain": "table"}),
+        nbformat.v4.new_output("stream", name="stdout", text="done\n")]))
+    assert book.drop_empty_displays(nb) == 1
+    assert [o.output_type for o in nb.cells[0].outputs] == ["display_data", "stream"]
+    assert book.drop_empty_displays(nb) == 0

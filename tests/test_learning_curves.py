@@ -206,5 +206,10 @@ def test_compare_puts_runs_side_by_side():
     fig = compare_learning_curves({"good": GOOD, "over": OVER, "erratic": ERRATIC_ZIGZAG}, metric="eval_accuracy")
     assert len(fig.axes) == 6
     assert [ax.get_title() for ax in fig.axes[:3]] == ["good", "over", "erratic"]
+    loss_axes, metric_axes = fig.axes[:3], fig.axes[3:]
+    assert len({ax.get_ylim() for ax in metric_axes}) == 1  # one scale for the metric
+    for ax, history in zip(loss_axes, [GOOD, OVER, ERRATIC_ZIGZAG]):  # every loss point is inside its own panel
+        highest = max(row[key] for row in history for key in ("loss", "eval_loss") if key in row)
+        assert ax.get_ylim()[1] >= highest
     with pytest.raises(ValueError, match="no runs to compare"):
         compare_learning_curves({})

@@ -63,3 +63,19 @@ def test_frame_objectives_runtime_summary_exercises(path):
     text = "\n".join("".join(c["source"]) for c in load(path)["cells"] if c["cell_type"] == "markdown")
     for heading in ("What you will learn", "Prerequisites", "Expected runtime", "## Summary", "## Exercises"):
         assert heading.lower() in text.lower(), f"{path.name} lacks '{heading}'"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_training_shows_a_progress_bar(path):
+    """An instructor waits on training cells live: each Trainer shows its bar, each hand-written loop a tqdm bar.
+
+    The Makefile sets TRANSFORMERS_VERBOSITY=error, and transformers then hides the Trainer's bar unless
+    ``disable_tqdm=False`` is passed. Finished tqdm bars keep their final text in the committed notebooks.
+    """
+    for source in ("".join(cell["source"]) for cell in code_cells(load(path))):
+        if "TrainingArguments(" in source:
+            assert "disable_tqdm=False" in source, f"{path.name}: pass disable_tqdm=False to TrainingArguments"
+        if re.search(r"^\s*for epoch in ", source, re.MULTILINE) and "loss.backward()" in source:
+            assert "tqdm(" in source or "progress_bar" in source, f"{path.name}: a training loop without a progress bar"
+    text = path.read_text(encoding="utf-8")
+    assert "|          | 0/" not in text, f"{path.name}: a finished progress bar is stored at 0% (re-run with make refresh)"

@@ -4,7 +4,10 @@
 
 - ``run``: execute every ``notebooks/NN_*.ipynb`` in order in a fresh kernel (full mode) into ``build/``
   (executed ``.ipynb`` + one HTML page each with previous/contents/next links) and write
-  ``build/index.html``, the curriculum map, with the runtimes just measured. Never writes tracked files.
+  ``build/index.html``, the curriculum map, with the runtimes just measured. Never writes tracked files, unless
+  ``--record`` (``make run RECORD=1``) asks it to store every cell's full-mode time in ``notebooks/timings.json``.
+- ``adopt``: for maintainers, after ``make run``: copy the executed notebooks from ``build/`` over the committed
+  ones (tagged, volatile metadata stripped), so that one full run refreshes the book and the notebooks.
 - ``build``: the same pages from the committed (already executed) notebooks, without executing anything,
   with the runtimes stored in ``notebooks/timings.json``; seconds instead of minutes (the browser test uses it).
 - ``refresh``: re-execute notebooks in place in full mode, tag their cells (slides, solutions, training),
@@ -132,6 +135,23 @@ def settle_progress_bars(nb) -> int:
     return replaced
 
 
+def drop_empty_displays(nb) -> int:
+    """Remove display outputs whose HTML is empty; return how many were removed.
+
+    ``Trainer.predict`` and ``evaluate`` in Jupyter show a progress bar and then clear it, leaving an empty HTML
+    output that text views print as "<IPython.core.display.HTML object>".
+    """
+    removed = 0
+    for cell in nb.cells:
+        outputs = cell.get("outputs", [])
+        kept = [o for o in outputs if not (o.get("output_type") == "display_data" and "text/html" in o.get("data", {})
+                                           and not "".join(o["data"]["text/html"]).strip())]
+        if len(kept) != len(outputs):
+            removed += len(outputs) - len(kept)
+            cell["outputs"] = kept
+    return removed
+
+
 def execute(path: Path, smoke: bool = False):
     """Execute a notebook top to bottom in a fresh kernel (cwd = notebooks/); return (nb, seconds, error).
 
@@ -159,6 +179,7 @@ def execute(path: Path, smoke: bool = False):
             os.environ["LLM_RETREAT_SMOKE"] = previous
     seconds = time.perf_counter() - started
     settle_progress_bars(nb)
+    drop_empty_displays(nb)
     return nb, seconds, error
 
 
@@ -238,6 +259,11 @@ def _write_page(exporter, nb, paths: list[Path], index: int) -> None:
     (BUILD / f"{paths[index].stem}.html").write_text(body, encoding="utf-8")
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it (the usual case), else as it is."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def run(selected: list[str] | None = None, record: bool = False) -> int:
     """Execute notebooks (full mode) into build/ with an HTML page each and the index; return the number of failures.
 
@@ -250,23 +276,30 @@ def run(selected: list[str] | None = None, record: bool = False) -> int:
 
     vendor.install()
     exporter = _exporter()
-    paths = notebook_paths(selected)
-    results = []
-    for i, path in enumerate(paths):
+    every, paths = notebook_paths(), notebook_paths(selected)
+    runtimes_file = BUILD / "runtimes.json"
+    # a run of some notebooks keeps the pages and runtimes of the others from earlier runs
+    runtimes = json.loads(runtimes_file.read_text(encoding="utf-8")) if runtimes_file.is_file() else {}
+    this_run = {}
+    for path in paths:
         print(f"executing {path.name} ...", flush=True)
         nb, seconds, error = execute(path)
         nbformat.write(nb, BUILD / path.name)
-        _write_page(exporter, nb, paths, i)
-        results.append(Executed(path, title_of(nb), seconds, not error, error))
-        if record and not error:
-            timings.record(path.stem, "full", seconds, timings.notebook_timings(_with_committed_tags(nb, path)))
+        _write_page(exporter, nb, every, every.index(path))
+        this_run[path.stem] = Executed(path, title_of(nb), seconds, not error, error)
+        runtimes.pop(path.stem, None)
+        if not error:
+            runtimes[path.stem] = round(seconds, 1)
+            if record:
+                timings.record(path.stem, "full", seconds, timings.notebook_timings(_with_committed_tags(nb, path)))
         print(f"  {'ok' if not error else 'FAILED: ' + error} in {seconds:.0f} s", flush=True)
-    index = write_index(results, f"measured by this run (make run, full mode, {time.strftime('%Y-%m-%d')}), "
-                                 "wall-clock, on this machine.")
-    (BUILD / "runtimes.json").write_text(
-        json.dumps({r.path.stem: round(r.seconds, 1) for r in results}, indent=2) + "\n", encoding="utf-8")
-    print(f"book written to {index.relative_to(ROOT)}")
-    return sum(not r.ok for r in results)
+    results = [this_run.get(p.stem) or Executed(p, "", runtimes[p.stem], True) for p in every
+               if p.stem in this_run or (p.stem in runtimes and (BUILD / f"{p.stem}.html").is_file())]
+    index = write_index(results, f"measured by make run (full mode, wall-clock, last run {time.strftime('%Y-%m-%d')}) "
+                                 "on this machine.")
+    runtimes_file.write_text(json.dumps(dict(sorted(runtimes.items())), indent=2) + "\n", encoding="utf-8")
+    print(f"book written to {_shown(index)}")
+    return sum(not r.ok for r in this_run.values())
 
 
 def build(selected: list[str] | None = None) -> int:
@@ -330,6 +363,41 @@ def refresh(selected: list[str] | None = None) -> int:
         strip_volatile(nb)
         nbformat.write(nb, path)
         print(f"  ok in {seconds:.0f} s", flush=True)
+    return failures
+
+
+def adopt(selected: list[str] | None = None) -> int:
+    """Copy notebooks executed by ``make run`` (build/) over notebooks/, tagged and stripped, like ``make refresh``.
+
+    One full-mode run then serves the book and the committed notebooks. A notebook whose code or markdown changed
+    since ``make run`` executed it is refused (run it again); a missing or failed build copy is refused too.
+    """
+    import nbformat
+
+    from utils.notebook_meta import tag_cells
+
+    failures = 0
+    for path in notebook_paths(selected):
+        built = BUILD / path.name
+        if not built.is_file():
+            print(f"{path.name}: no copy from make run in {BUILD}; run `make run NB={path.stem[:2]}`")
+            failures += 1
+            continue
+        nb, committed = nbformat.read(built, as_version=4), nbformat.read(path, as_version=4)
+        if [(c.cell_type, c.source) for c in nb.cells] != [(c.cell_type, c.source) for c in committed.cells]:
+            print(f"{path.name}: changed since make run executed it; run `make run NB={path.stem[:2]}` again")
+            failures += 1
+            continue
+        code = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
+        if any(o.get("output_type") == "error" for c in code for o in c.get("outputs", [])) or \
+                any(c.get("execution_count") is None for c in code):
+            print(f"{path.name}: the build copy holds an error or cells that never ran; not adopted")
+            failures += 1
+            continue
+        tag_cells(nb)
+        strip_volatile(nb)
+        nbformat.write(nb, path)
+        print(f"adopted {path.name}")
     return failures
 
 
@@ -411,7 +479,7 @@ def slides(selected: list[str] | None = None) -> int:
     return 0
 
 
-COMMANDS = {"run": run, "build": build, "refresh": refresh, "tag": tag, "student": student, "slides": slides,
+COMMANDS = {"run": run, "build": build, "refresh": refresh, "adopt": adopt, "tag": tag, "student": student, "slides": slides,
             "timings": measure_timings}
 
 

@@ -152,16 +152,20 @@ def compare_learning_curves(histories: Mapping[str, Sequence[Mapping[str, object
                             metric: str | None = None, dpi: int = DEFAULT_DPI) -> Figure:
     """One column per run (titled with its name): losses on top, the validation metric below.
 
-    The metric panels share one y-axis so that runs compare at a glance. Returns the Figure.
+    The metric panels share one y-axis so that runs compare at a glance; each loss panel keeps its own, so that
+    a run whose validation loss climbs far above the others' (overfitting) is shown whole. Returns the Figure.
     Raises ValueError for no runs, or as :func:`plot_learning_curves` does for any run.
     """
     if not histories:
         raise ValueError("no runs to compare: pass a dict {name: trainer.state.log_history}")
     fig = Figure(figsize=(3.2 * len(histories), 5.2), dpi=dpi)
-    axes = fig.subplots(2, len(histories), squeeze=False, sharey="row")
+    axes = fig.subplots(2, len(histories), squeeze=False)
     for column, (name, history) in enumerate(histories.items()):
         tables = _checked_tables(history, min_points=1)
         _draw(axes[0, column], axes[1, column], tables, _metric_column(tables, metric), name)
+    lows, highs = zip(*(ax.get_ylim() for ax in axes[1]))
+    for ax in axes[1]:
+        ax.set_ylim(min(lows), max(highs))
     fig.tight_layout()
     return fig
 
