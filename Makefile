@@ -23,7 +23,7 @@ export TRANSFORMERS_VERBOSITY := error
 export TOKENIZERS_PARALLELISM := false
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup venv run adopt book test browser refresh tag student slides timings lab clean clean-assets
+.PHONY: help setup venv run adopt book check-book test browser refresh tag student slides timings lab clean clean-assets
 
 help:
 	@echo "make run      execute every notebook in full mode into build/ (HTML book + index.html); NB=03 for one,"
@@ -31,6 +31,7 @@ help:
 	@echo "make test     setup (smoke stand-ins), unit tests, and every notebook under nbval in smoke mode"
 	@echo "make setup    venv + pinned packages, offline kit, stand-ins (idempotent)"
 	@echo "make book     the book from the committed notebooks, without executing them (seconds)"
+	@echo "make check-book  headless Chromium opens build/index.html and every page (make run ends with it)"
 	@echo "make student  learner copies without solutions or outputs in build/student/"
 	@echo "make slides   reveal.js slides of every notebook in build/slides/ (offline)"
 	@echo "make timings  every cell timed in full and smoke mode; report of the slowest (NB=03 for one, MODE=smoke)"
@@ -52,8 +53,13 @@ setup: $(STAMP)
 	$(PYTHON) -m utils.standins build
 
 run: export LLM_RETREAT_SMOKE := 0
-run: setup
+run: setup browser
 	$(PYTHON) -m utils.book run $(NB) $(if $(filter 1,$(RECORD)),--record)
+	$(MAKE) --no-print-directory check-book
+
+# The browser test on the book as it is in build/ (make run calls it at its end).
+check-book: venv browser
+	LLM_RETREAT_BOOK_AS_BUILT=1 $(PYTHON) -m pytest -q tests/test_book_browser.py
 
 adopt: venv
 	$(PYTHON) -m utils.book adopt $(NB)
