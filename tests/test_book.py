@@ -259,3 +259,13 @@ def test_cleared_progress_displays_are_dropped_and_others_kept():
     assert book.drop_empty_displays(nb) == 1
     assert [o.output_type for o in nb.cells[0].outputs] == ["display_data", "stream"]
     assert book.drop_empty_displays(nb) == 0
+
+
+def test_widget_state_goes_once_no_output_shows_a_widget():
+    """Widget state in the metadata makes nbconvert load the widget manager from a CDN (found by the browser test)."""
+    nb = _tqdm_widget_notebook(314, 314)
+    assert not book.drop_unused_widget_state(nb)  # the bar is still a widget: keep its state
+    book.settle_progress_bars(nb)
+    assert book.drop_unused_widget_state(nb) and "widgets" not in nb.metadata
+    body, _ = book._exporter().from_notebook_node(nb, resources={"nav": {}})
+    assert "unpkg.com" not in body and "314/314" in body

@@ -135,6 +135,20 @@ def settle_progress_bars(nb) -> int:
     return replaced
 
 
+def drop_unused_widget_state(nb) -> bool:
+    """Remove the notebook's widget state when no output shows a widget any more; return whether it was removed.
+
+    With widget state in its metadata, nbconvert's HTML loads the widget manager from a CDN (unpkg.com): the book
+    would not work offline. Once the progress bars are text (``settle_progress_bars``), the state is not needed.
+    """
+    if "widgets" not in nb.metadata:
+        return False
+    if any(WIDGET_VIEW in o.get("data", {}) for cell in nb.cells for o in cell.get("outputs", [])):
+        return False
+    del nb.metadata["widgets"]
+    return True
+
+
 def drop_empty_displays(nb) -> int:
     """Remove display outputs whose HTML is empty; return how many were removed.
 
@@ -180,6 +194,7 @@ def execute(path: Path, smoke: bool = False):
     seconds = time.perf_counter() - started
     settle_progress_bars(nb)
     drop_empty_displays(nb)
+    drop_unused_widget_state(nb)
     return nb, seconds, error
 
 
