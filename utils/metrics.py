@@ -21,6 +21,11 @@ def precision_recall_f1(predictions: Sequence[int], references: Sequence[int], p
     tp = sum(1 for p, r in zip(predictions, references) if p == positive and r == positive)
     fp = sum(1 for p, r in zip(predictions, references) if p == positive and r != positive)
     fn = sum(1 for p, r in zip(predictions, references) if p != positive and r == positive)
+    return ratios_from_counts(tp, fp, fn)
+
+
+def ratios_from_counts(tp: int, fp: int, fn: int) -> dict[str, float]:
+    """Precision, recall and F1 from true positives, false positives and false negatives (0.0 for 0/0)."""
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0

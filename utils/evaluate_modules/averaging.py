@@ -60,7 +60,4 @@ def _micro(key: str, predictions: list[int], references: list[int], labels: list
     tp = sum(1 for p, r in zip(predictions, references) if p == r and p in chosen)
     fp = sum(1 for p, r in zip(predictions, references) if p != r and p in chosen)
     fn = sum(1 for p, r in zip(predictions, references) if p != r and r in chosen)
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1}[key]
+    return metrics.ratios_from_counts(tp, fp, fn)[key]

@@ -1,8 +1,17 @@
 """What the project's label metrics (accuracy, precision, recall, f1) share: inputs, info, and the averaged compute.
 
 Evaluate loads one ``<name>/<name>.py`` per metric and takes the ``evaluate.Metric`` subclass defined in that file,
-so each metric keeps its own small file: its definition in words, and a subclass of :class:`AveragedLabelMetric`
-(or a metric of its own using :func:`label_metric_info`). The arithmetic is :mod:`utils.metrics` and
+so each metric keeps its own small file: a subclass of :class:`AveragedLabelMetric` that states its definition
+in words (or a metric of its own using :func:`label_metric_info`). Loading, offline::
+
+    import evaluate
+    from utils.evaluate_modules import module_path
+
+    f1 = evaluate.load(module_path("f1"))
+    f1.compute(predictions=[1, 1, 0, 0], references=[1, 0, 0, 0], average="binary")  # {'f1': 0.666...}
+
+Averages (``average=`` "binary", "macro", "micro", "weighted" or None) have scikit-learn's meaning; they are
+tested against scikit-learn in tests/test_evaluate_modules.py. The arithmetic is :mod:`utils.metrics` and
 :mod:`utils.evaluate_modules.averaging`.
 """
 
@@ -53,16 +62,23 @@ def label_metric_info(description: str, inputs_description: str, reference_url: 
 
 
 class AveragedLabelMetric(evaluate.Metric):
-    """Precision, recall or F1 (``key``) over integer label ids, binary or averaged over classes."""
+    """Precision, recall or F1 (``key``) over integer label ids, binary or averaged over classes.
 
-    key = ""
-    texts = ("", "")  # (description, inputs description): see describe_averaged
+    A subclass sets ``key``, ``definition`` (one sentence) and ``example`` (the result of the documented example);
+    its description, arguments text and docstring are derived from them.
+    """
+
+    key = definition = example = ""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.key not in ("precision", "recall", "f1"):
+            raise ValueError(f"{cls.__name__}.key must be 'precision', 'recall' or 'f1', not {cls.key!r}")
+        cls.texts = describe_averaged(cls.key, cls.definition, cls.example)
+        cls.__doc__ = "".join(cls.texts) + (cls.__doc__ or "")  # what evaluate's add_start_docstrings does
 
     def _info(self):
-        if self.key not in ("precision", "recall", "f1"):
-            raise ValueError(f"{type(self).__name__}.key must be 'precision', 'recall' or 'f1', not {self.key!r}")
-        return label_metric_info(*self.texts,
-                                 f"{SKLEARN_DOCS}#precision-recall-f-measure-metrics")
+        return label_metric_info(*self.texts, f"{SKLEARN_DOCS}#precision-recall-f-measure-metrics")
 
     def _compute(self, predictions, references, average="binary", pos_label=1, labels=None):
         return {self.key: averaging.averaged_score(self.key, predictions, references, average=average,

@@ -22,6 +22,8 @@ or ``I-...``.
 import datasets
 import evaluate
 
+from utils.metrics import ratios_from_counts
+
 _CITATION = "Ramshaw & Marcus (1995), Text chunking using transformation-based learning; Tjong Kim Sang & De Meulder (2003), CoNLL-2003 shared task."
 
 
@@ -48,10 +50,9 @@ def extract_entities(tags):
 
 
 def _ratios(correct, predicted, gold):
-    precision = correct / predicted if predicted else 0.0
-    recall = correct / gold if gold else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return precision, recall, f1
+    """Precision, recall and F1 from entity counts (correct, predicted, gold)."""
+    scores = ratios_from_counts(correct, predicted - correct, gold - correct)
+    return scores["precision"], scores["recall"], scores["f1"]
 
 
 class SeqevalEntities(evaluate.Metric):
