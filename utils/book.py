@@ -135,20 +135,6 @@ def settle_progress_bars(nb) -> int:
     return replaced
 
 
-def drop_unused_widget_state(nb) -> bool:
-    """Remove the notebook's widget state when no output shows a widget any more; return whether it was removed.
-
-    With widget state in its metadata, nbconvert's HTML loads the widget manager from a CDN (unpkg.com): the book
-    would not work offline. Once the progress bars are text (``settle_progress_bars``), the state is not needed.
-    """
-    if "widgets" not in nb.metadata:
-        return False
-    if any(WIDGET_VIEW in o.get("data", {}) for cell in nb.cells for o in cell.get("outputs", [])):
-        return False
-    del nb.metadata["widgets"]
-    return True
-
-
 def drop_empty_displays(nb) -> int:
     """Remove display outputs whose HTML is empty; return how many were removed.
 
@@ -194,7 +180,6 @@ def execute(path: Path, smoke: bool = False):
     seconds = time.perf_counter() - started
     settle_progress_bars(nb)
     drop_empty_displays(nb)
-    drop_unused_widget_state(nb)
     return nb, seconds, error
 
 
@@ -299,14 +284,17 @@ def run(selected: list[str] | None = None, record: bool = False) -> int:
     for path in paths:
         print(f"executing {path.name} ...", flush=True)
         nb, seconds, error = execute(path)
+        if record and not error:
+            timings.record(path.stem, "full", seconds, timings.notebook_timings(_with_committed_tags(nb, path)))
+        # pages render as the committed notebooks do; widget state left in would make nbconvert load the widget
+        # manager from a CDN (the browser test caught it)
+        strip_volatile(nb)
         nbformat.write(nb, BUILD / path.name)
         _write_page(exporter, nb, every, every.index(path))
         this_run[path.stem] = Executed(path, title_of(nb), seconds, not error, error)
         runtimes.pop(path.stem, None)
         if not error:
             runtimes[path.stem] = round(seconds, 1)
-            if record:
-                timings.record(path.stem, "full", seconds, timings.notebook_timings(_with_committed_tags(nb, path)))
         print(f"  {'ok' if not error else 'FAILED: ' + error} in {seconds:.0f} s", flush=True)
     results = [this_run.get(p.stem) or Executed(p, "", runtimes[p.stem], True) for p in every
                if p.stem in this_run or (p.stem in runtimes and (BUILD / f"{p.stem}.html").is_file())]
@@ -360,8 +348,6 @@ def refresh(selected: list[str] | None = None) -> int:
 
     A failing notebook is left untouched.
     """
-    import nbformat
-
     from utils import timings
     from utils.notebook_meta import tag_cells
 
@@ -373,10 +359,8 @@ def refresh(selected: list[str] | None = None) -> int:
             failures += 1
             print(f"  FAILED ({error}); {path.name} left unchanged", flush=True)
             continue
-        tag_cells(nb)
-        timings.record(path.stem, "full", seconds, timings.notebook_timings(nb))
-        strip_volatile(nb)
-        nbformat.write(nb, path)
+        timings.record(path.stem, "full", seconds, timings.notebook_timings(tag_cells(nb)))
+        _commit(nb, path)
         print(f"  ok in {seconds:.0f} s", flush=True)
     return failures
 
@@ -388,8 +372,6 @@ def adopt(selected: list[str] | None = None) -> int:
     since ``make run`` executed it is refused (run it again); a missing or failed build copy is refused too.
     """
     import nbformat
-
-    from utils.notebook_meta import tag_cells
 
     failures = 0
     for path in notebook_paths(selected):
@@ -409,11 +391,20 @@ def adopt(selected: list[str] | None = None) -> int:
             print(f"{path.name}: the build copy holds an error or cells that never ran; not adopted")
             failures += 1
             continue
-        tag_cells(nb)
-        strip_volatile(nb)
-        nbformat.write(nb, path)
+        _commit(nb, path)
         print(f"adopted {path.name}")
     return failures
+
+
+def _commit(nb, path: Path) -> None:
+    """Write an executed notebook over the committed one: cell metadata from its structure, volatile parts stripped."""
+    import nbformat
+
+    from utils.notebook_meta import tag_cells
+
+    tag_cells(nb)
+    strip_volatile(nb)
+    nbformat.write(nb, path)
 
 
 def _with_committed_tags(nb, path: Path):
