@@ -1,65 +1,109 @@
-# LLM Retreat. Quick start: `make run` (the book) and `make test` (what CI runs).
+# LLM Retreat. Quick start: `make run` (the book) and `make test` (what CI runs); `make lab` to learn.
 # Every target installs what it needs; a second `make setup` changes nothing and takes seconds.
 
 SHELL := /bin/bash
-PYTHON_BASE ?= $(shell command -v python3.11 || command -v python3)
-VENV := .venv
+.DEFAULT_GOAL := help
+
+# Pythons the course supports and is tested with (`make test-pythons`); the first one found is used.
+SUPPORTED_PYTHONS := 3.11 3.12 3.13
+PYTHON_BASE ?= $(firstword $(foreach v,$(SUPPORTED_PYTHONS),$(shell command -v python$(v) 2>/dev/null)))
+VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
 NB ?=
 
-# Offline, quiet kernels for every target (read by the HF libraries at import time).
-# LLM_RETREAT_HUB=1 lifts the offline flags so that hub ids can be downloaded.
-ifneq ($(LLM_RETREAT_HUB),1)
-export HF_HUB_OFFLINE := 1
-export HF_DATASETS_OFFLINE := 1
-export HF_EVALUATE_OFFLINE := 1
-export TRANSFORMERS_OFFLINE := 1
-endif
-export HF_HUB_DISABLE_PROGRESS_BARS := 1
-export HF_DATASETS_DISABLE_PROGRESS_BARS := 1
-export HF_HUB_DISABLE_TELEMETRY := 1
-export TRANSFORMERS_VERBOSITY := error
-export TOKENIZERS_PARALLELISM := false
-export PYTHONHASHSEED := 0
+# torch is installed on its own, pinned by version (requirements.txt), from PyTorch's CPU-only package index by
+# default: plain PyPI serves Linux x86_64 users a CUDA build (hundreds of MB plus nvidia-* packages).
+# TORCH_INDEX= (empty) takes PyPI's default build instead (CUDA on Linux; the same CPU build on macOS/Windows).
+TORCH_VERSION := $(shell sed -n 's/^torch==\([^ ]*\).*/\1/p' requirements.txt)
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+PIP_INSTALL := $(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps
 
-.PHONY: help setup venv run adopt book check-book test browser refresh tag student slides timings lab clean clean-assets
+# Kernel environment for every target: utils/environment.py holds the values (one source), the Makefile exports them
+# so that kernels, pytest and the build scripts all see them before any Hugging Face import.
+ENV_EXPORTS := $(shell LLM_RETREAT_HUB=$(LLM_RETREAT_HUB) $(or $(PYTHON_BASE),python3) utils/environment.py --make)
+$(foreach assignment,$(ENV_EXPORTS),$(eval export $(assignment)))
+# progress lines of long steps appear as they happen, also when the output goes to a pipe or a log file
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help check-python venv dev kit standins setup run adopt book check-book test test-fast test-pythons lint lock \
+        browser refresh tag student slides timings lab clean clean-assets
 
 help:
+	@echo "make lab      JupyterLab at notebooks/ (installs, fetches the kit; stand-ins build on first use)"
 	@echo "make run      execute every notebook in full mode into build/ (HTML book + index.html); NB=03 for one,"
 	@echo "              RECORD=1 also stores per-cell times in notebooks/timings.json (maintainers)"
-	@echo "make test     setup (smoke stand-ins), unit tests, and every notebook under nbval in smoke mode"
-	@echo "make setup    venv + pinned packages, offline kit, stand-ins (idempotent)"
+	@echo "make test     what CI runs: setup (smoke stand-ins), unit tests, every notebook under nbval in smoke mode"
+	@echo "make test-fast  unit tests only (no notebooks, no browser, no assets), under a minute"
+	@echo "make test-pythons  the fast tier on every supported Python (3.11, 3.12, 3.13) found on this machine"
+	@echo "make setup    venv + locked packages, offline kit, stand-ins (idempotent); make kit / make standins for one part"
+	@echo "make lint     ruff on utils/, tests/ and notebooks"
+	@echo "make lock     regenerate requirements.lock (hashes) from requirements.txt with uv (maintainers)"
 	@echo "make book     the book from the committed notebooks, without executing them (seconds)"
 	@echo "make check-book  headless Chromium opens build/index.html and every page (make run ends with it)"
+	@echo "make browser  installs Debian's chromium + chromium-driver for the browser test (needs root and apt)"
 	@echo "make student  learner copies without solutions or outputs in build/student/"
 	@echo "make slides   reveal.js slides of every notebook in build/slides/ (offline)"
 	@echo "make timings  every cell timed in full and smoke mode; report of the slowest (NB=03 for one, MODE=smoke)"
 	@echo "make refresh  maintainers: re-execute notebooks in place in full mode (NB=03 for one)"
 	@echo "make adopt    maintainers: after make run, copy the executed notebooks from build/ over notebooks/"
-	@echo "make lab      JupyterLab at notebooks/"
+	@echo "make tag      maintainers: set cell metadata (slides, solutions, training, cached) without executing"
 	@echo "make clean    remove build/ and caches (keeps .venv and the asset home)"
+	@echo "make clean-assets  delete the asset home (kit, prepared datasets, stand-ins)"
 
-$(STAMP): requirements.txt pyproject.toml
+# A supported Python for the venv, or a message that names the fix.
+check-python:
+	@if [ -x "$(PYTHON)" ]; then py="$(PYTHON)"; where="the existing $(VENV)"; \
+	 elif [ -n "$(PYTHON_BASE)" ]; then py="$(PYTHON_BASE)"; where="$(PYTHON_BASE)"; \
+	 else echo "error: no supported Python found (need one of $(SUPPORTED_PYTHONS) as python3.X on PATH)." >&2; \
+	  echo "  fix: install one (Ubuntu: sudo apt install python3.12-venv; macOS: brew install python@3.12;" >&2; \
+	  echo "  any OS: pyenv install 3.11), or name it: make setup PYTHON_BASE=/path/to/python3.12" >&2; exit 1; fi; \
+	 version=$$("$$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	 case " $(SUPPORTED_PYTHONS) " in *" $$version "*) ;; \
+	  *) echo "error: $$where is Python $$version; the course supports $(SUPPORTED_PYTHONS)." >&2; \
+	     echo "  fix: make setup PYTHON_BASE=python3.11 (or 3.12, 3.13); if $(VENV) was made with it, rm -rf $(VENV) first" >&2; \
+	     exit 1;; esac
+
+$(STAMP): $(LOCK) requirements.txt pyproject.toml
+	@$(MAKE) --no-print-directory check-python
 	test -x $(PYTHON) || $(PYTHON_BASE) -m venv $(VENV)
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@echo "installing torch $(TORCH_VERSION) ($(if $(TORCH_INDEX),CPU build from $(TORCH_INDEX),PyPI's default build))"
+	$(if $(TORCH_INDEX),$(PIP_INSTALL) --index-url $(TORCH_INDEX) --extra-index-url https://pypi.org/simple,\
+	  $(PYTHON) -m pip install --quiet --disable-pip-version-check) "torch==$(TORCH_VERSION)"
+	@echo "installing the locked packages ($(LOCK), every file checked against its sha256)"
+	$(PIP_INSTALL) --require-hashes -r $(LOCK)
+	$(PIP_INSTALL) -e .
+	$(PYTHON) -m pip check --disable-pip-version-check
 	touch $@
 
 venv: $(STAMP)
 
-setup: $(STAMP)
-	$(PYTHON) -m utils.kit fetch
-	$(PYTHON) -m utils.standins build
+# Maintainer tools (ruff, pre-commit, mutmut): a separate lock, not needed by the notebooks.
+$(VENV)/.dev-stamp: $(STAMP) $(DEV_LOCK)
+	$(PIP_INSTALL) --require-hashes -r $(DEV_LOCK)
+	touch $@
 
-run: export LLM_RETREAT_SMOKE := 0
-run: setup browser
-	$(PYTHON) -m utils.book run $(NB) $(if $(filter 1,$(RECORD)),--record)
-	$(MAKE) --no-print-directory check-book
+dev: $(VENV)/.dev-stamp
+
+kit: venv
+	$(PYTHON) -m utils.course.kit
+
+standins: kit
+	$(PYTHON) -m utils.course.build build
+
+setup: kit standins
+
+# Each target that needs a mode runs setup in a sub-make with that mode, so `make run test` builds both.
+run: venv browser
+	@$(MAKE) --no-print-directory setup LLM_RETREAT_SMOKE=0
+	LLM_RETREAT_SMOKE=0 $(PYTHON) -m utils.book run $(NB) $(if $(filter 1,$(RECORD)),--record)
+	@$(MAKE) --no-print-directory check-book
 
 # The browser test on the book as it is in build/ (make run calls it at its end).
 check-book: venv browser
-	LLM_RETREAT_BOOK_AS_BUILT=1 $(PYTHON) -m pytest -q tests/test_book_browser.py
+	LLM_RETREAT_BOOK_AS_BUILT=1 $(PYTHON) -m pytest -q -m browser tests/test_book_browser.py
 
 adopt: venv
 	$(PYTHON) -m utils.book adopt $(NB)
@@ -67,18 +111,49 @@ adopt: venv
 book: venv
 	$(PYTHON) -m utils.book build
 
-test: export LLM_RETREAT_SMOKE := 1
-test: setup browser
-	$(PYTHON) -m pytest -q tests --nbval-lax notebooks
+test: venv browser
+	@$(MAKE) --no-print-directory setup LLM_RETREAT_SMOKE=1
+	LLM_RETREAT_SMOKE=1 $(PYTHON) -m pytest -q tests --nbval-lax notebooks
+
+test-fast: venv
+	LLM_RETREAT_SMOKE=1 $(PYTHON) -m pytest -q -m "not notebooks and not browser and not assets" tests
+
+# The fast tier on each supported Python, each in its own venv (.venv-3.12 ...); missing Pythons are reported.
+test-pythons:
+	@for v in $(SUPPORTED_PYTHONS); do \
+	  if command -v python$$v >/dev/null; then \
+	    echo "== Python $$v"; \
+	    $(MAKE) --no-print-directory test-fast VENV=.venv-$$v PYTHON_BASE=$$(command -v python$$v) || exit 1; \
+	  else echo "== Python $$v: not found on this machine (skipped)"; fi; done
+
+lint: dev
+	$(VENV)/bin/ruff check utils tests notebooks
+	$(VENV)/bin/ruff format --check utils tests notebooks
+
+# torch's dependencies that only a CUDA build needs (what PyPI's Linux torch pulls in).
+CUDA_ONLY_PACKAGES := triton cuda-bindings cuda-pathfinder cuda-toolkit nvidia-cublas nvidia-cuda-cupti nvidia-cuda-nvrtc \
+  nvidia-cuda-runtime nvidia-cudnn-cu13 nvidia-cufft nvidia-cufile nvidia-curand nvidia-cusolver nvidia-cusparse \
+  nvidia-cusparselt-cu13 nvidia-nccl-cu13 nvidia-nvjitlink nvidia-nvshmem-cu13 nvidia-nvtx
+
+# Regenerate the locks after editing requirements*.txt: uv resolves for Python 3.11-3.13 on every platform.
+# torch and its CUDA-only packages are left out: torch is installed on its own (see TORCH_INDEX above).
+lock:
+	$(PIP_INSTALL) "uv==0.13.9"
+	$(VENV)/bin/uv pip compile requirements.txt --universal --python-version 3.11 --generate-hashes --quiet \
+	  $(foreach p,torch $(CUDA_ONLY_PACKAGES),--no-emit-package $(p)) -o $(LOCK)
+	$(VENV)/bin/uv pip compile requirements-dev.txt --universal --python-version 3.11 --generate-hashes --quiet \
+	  -c $(LOCK) -o $(DEV_LOCK)
 
 # Headless Chromium + ChromeDriver for the browser test of the book (Debian packages; root needed to install).
 browser:
 	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	  echo "installing Debian's chromium and chromium-driver for the browser test"; \
+	  echo "installing Debian's chromium and chromium-driver (about 300 MB) for the browser test of the book"; \
 	  (apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
 	   (apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null)); \
-	else echo "note: chromium/chromedriver missing and cannot be installed here: the browser test will be skipped"; fi
+	else echo "note: chromium and chromedriver are missing and cannot be installed here (needs root and apt):"; \
+	  echo "  the browser test of the book will be skipped. To run it: sudo apt-get install chromium chromium-driver"; \
+	  echo "  (Debian/Ubuntu), or put any chromium + matching chromedriver on PATH."; fi
 
 student: venv
 	$(PYTHON) -m utils.book student
@@ -86,22 +161,27 @@ student: venv
 slides: venv
 	$(PYTHON) -m utils.book slides
 
-timings: setup
+timings: venv
+	@$(MAKE) --no-print-directory setup LLM_RETREAT_SMOKE=0
+	@$(MAKE) --no-print-directory setup LLM_RETREAT_SMOKE=1
 	$(PYTHON) -m utils.book timings $(NB) $(if $(MODE),--mode $(MODE))
 
 tag: venv
 	$(PYTHON) -m utils.book tag $(NB)
 
-refresh: export LLM_RETREAT_SMOKE := 0
-refresh: setup
-	$(PYTHON) -m utils.book refresh $(NB)
+refresh: venv
+	@$(MAKE) --no-print-directory setup LLM_RETREAT_SMOKE=0
+	LLM_RETREAT_SMOKE=0 $(PYTHON) -m utils.book refresh $(NB)
 
-lab: setup
+# JupyterLab as soon as the packages and the kit are there; a stand-in model is trained the first time a notebook
+# asks for it (a progress bar says how long), or ahead of time with `make standins`.
+lab: kit
+	@echo "Stand-ins not built yet are trained on first use (about 1-4 minutes each); 'make standins' builds them all now."
 	$(PYTHON) -m jupyter lab notebooks/
 
 clean:
 	rm -rf build .pytest_cache .hypothesis
-	find . -name __pycache__ -not -path './.venv/*' -prune -exec rm -rf {} +
+	find . -name __pycache__ -not -path './.venv*' -prune -exec rm -rf {} +
 
 clean-assets:
 	rm -rf "$${LLM_RETREAT_HOME:-$$HOME/.cache/llm-retreat}"

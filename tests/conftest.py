@@ -31,3 +31,10 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
     monkeypatch.setattr(socket, "create_connection", guarded_create_connection)
     yield
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every notebook cell nbval collects carries the ``notebooks`` marker (``make test-fast`` deselects them)."""
+    for item in items:
+        if str(item.fspath).endswith(".ipynb"):
+            item.add_marker(pytest.mark.notebooks)

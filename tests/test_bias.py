@@ -5,8 +5,18 @@ import math
 import numpy as np
 import pytest
 
-from utils.bias import (PRONOUNS, association, attribute_split_statistics, count_first_groups, first_group,
-                        weat, weat_effect_size, weat_p_value, weat_statistic, words)
+from utils.bias import (
+    PRONOUNS,
+    association,
+    attribute_split_statistics,
+    count_first_groups,
+    first_group,
+    weat,
+    weat_effect_size,
+    weat_p_value,
+    weat_statistic,
+    words,
+)
 
 
 def planted(n=8, dim=16, shift=1.0, seed=0):
@@ -80,14 +90,17 @@ def test_random_p_value_is_never_zero():
     assert not exact and p_value == pytest.approx(1 / 501)
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"X": np.zeros((0, 4))}, "X is empty"),
-    ({"Y": np.ones(4)}, "Y must be a 2-D array"),
-    ({"A": np.ones((3, 5))}, "same dimension"),
-    ({"B": np.zeros((2, 4))}, "B contains a zero vector"),
-    ({"X": np.full((2, 4), np.nan)}, "X contains NaN"),
-    ({"A": [["a", "b", "c", "d"]]}, "A must be a 2-D array of numbers"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"X": np.zeros((0, 4))}, "X is empty"),
+        ({"Y": np.ones(4)}, "Y must be a 2-D array"),
+        ({"A": np.ones((3, 5))}, "same dimension"),
+        ({"B": np.zeros((2, 4))}, "B contains a zero vector"),
+        ({"X": np.full((2, 4), np.nan)}, "X contains NaN"),
+        ({"A": [["a", "b", "c", "d"]]}, "A must be a 2-D array of numbers"),
+    ],
+)
 def test_bad_input_raises_a_clear_error(bad, message):
     rng = np.random.default_rng(0)
     sets = {name: rng.normal(size=(3, 4)) for name in "XYAB"}

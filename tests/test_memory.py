@@ -23,7 +23,11 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ne
 def test_parse_proc_status_reads_kilobytes_as_bytes():
     snap = parse_proc_status(STATUS)
     assert (snap.rss, snap.anonymous, snap.file_backed, snap.shared_memory) == (
-        150000 * 1024, 90000 * 1024, 59000 * 1024, 1000 * 1024)
+        150000 * 1024,
+        90000 * 1024,
+        59000 * 1024,
+        1000 * 1024,
+    )
     assert snap.source == "/proc/self/status"
     assert snap.as_mb() == {"rss_mb": 153.6, "anonymous_mb": 92.2, "file_backed_mb": 60.4, "shared_memory_mb": 1.0}
 
@@ -87,8 +91,10 @@ def test_psutil_backend_agrees_roughly_with_proc():
 
 def test_psutil_without_a_split_raises_a_clear_error(monkeypatch):
     fake = types.SimpleNamespace(
-        __name__="psutil", __version__="9.9",
-        Process=lambda pid: types.SimpleNamespace(memory_info=lambda: types.SimpleNamespace(rss=123)))
+        __name__="psutil",
+        __version__="9.9",
+        Process=lambda pid: types.SimpleNamespace(memory_info=lambda: types.SimpleNamespace(rss=123)),
+    )
     monkeypatch.setitem(sys.modules, "psutil", fake)
     with pytest.raises(MemorySplitUnavailable, match=r"only total resident memory \(rss=123 bytes\).*needs Linux"):
         memory_snapshot(backend="psutil")

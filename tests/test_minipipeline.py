@@ -10,6 +10,8 @@ seed: it predicts a mix of B-/I-/O labels, which exercises every grouping rule.
 """
 
 import pytest
+
+pytestmark = pytest.mark.assets  # loads models from the asset home (make setup)
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,8 +23,32 @@ NOTEBOOK = NOTEBOOKS / "02_behind_the_pipeline.ipynb"
 TOLERANCE = 1e-5
 ENTITY_KEYS = ("entity_group", "word", "start", "end")
 
-WORDS = ["Paris", "Angela", "Merkel", "met", "the", "United", "Nations", "in", "Berlin", "café", "Montréal", "😀",
-         "東京", "[SEP]", "[MASK]", "supercalifragilistic", "don't", "$7.5", "e-mail", "!!", ",", "\t", "\n", "Ü"]
+WORDS = [
+    "Paris",
+    "Angela",
+    "Merkel",
+    "met",
+    "the",
+    "United",
+    "Nations",
+    "in",
+    "Berlin",
+    "café",
+    "Montréal",
+    "😀",
+    "東京",
+    "[SEP]",
+    "[MASK]",
+    "supercalifragilistic",
+    "don't",
+    "$7.5",
+    "e-mail",
+    "!!",
+    ",",
+    "\t",
+    "\n",
+    "Ü",
+]
 random_texts = st.one_of(
     st.text(max_size=80),
     st.lists(st.sampled_from(WORDS), max_size=20).map(" ".join),
@@ -59,8 +85,9 @@ def ner_pipelines(MiniPipeline):
     from transformers import pipeline
 
     path = checkpoint("ner")
-    return pipeline("token-classification", model=path, aggregation_strategy="simple"), \
-        MiniPipeline("token-classification", path)
+    return pipeline("token-classification", model=path, aggregation_strategy="simple"), MiniPipeline(
+        "token-classification", path
+    )
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +101,9 @@ def scrambled_ner_pipelines(MiniPipeline):
     with torch.no_grad():
         model.classifier.weight.copy_(torch.randn(model.classifier.weight.shape, generator=generator) * 0.3)
         model.classifier.bias.zero_()
-    return pipeline("token-classification", model=model, tokenizer=tokenizer, aggregation_strategy="simple"), \
-        MiniPipeline("token-classification", model, tokenizer)
+    return pipeline(
+        "token-classification", model=model, tokenizer=tokenizer, aggregation_strategy="simple"
+    ), MiniPipeline("token-classification", model, tokenizer)
 
 
 def assert_same_classes(theirs: list[dict], mine: list[dict]) -> None:
@@ -89,8 +117,9 @@ def assert_same_entities(texts: list[str], theirs: list[list[dict]], mine: list[
     assert len(theirs) == len(mine) == len(texts)
     compared = 0
     for text, their_entities, my_entities in zip(texts, theirs, mine):
-        assert [[e[k] for k in ENTITY_KEYS] for e in my_entities] == \
-               [[e[k] for k in ENTITY_KEYS] for e in their_entities], repr(text)
+        assert [[e[k] for k in ENTITY_KEYS] for e in my_entities] == [
+            [e[k] for k in ENTITY_KEYS] for e in their_entities
+        ], repr(text)
         for t, m in zip(their_entities, my_entities):
             assert abs(float(t["score"]) - m["score"]) < TOLERANCE, (text, t, m)
         compared += len(their_entities)
@@ -122,8 +151,9 @@ def test_token_classification_matches_pipeline_on_notebook_inputs(ner_pipelines,
     assert_same_entities(test_texts, library(test_texts), mini(test_texts))
 
 
-def test_token_classification_grouping_matches_with_a_head_that_predicts_every_label(scrambled_ner_pipelines,
-                                                                                     test_texts):
+def test_token_classification_grouping_matches_with_a_head_that_predicts_every_label(
+    scrambled_ner_pipelines, test_texts
+):
     library, mini = scrambled_ner_pipelines
     theirs = library(test_texts)
     labels = {e["entity_group"] for entities in theirs for e in entities}

@@ -22,7 +22,7 @@ def test_full_mode_is_the_default(monkeypatch):
 
 
 def test_smoke_settings_are_smaller_than_full_for_every_stand_in():
-    from utils.standins import SPECS
+    from utils.course.registry import SPECS
 
     for spec in SPECS.values():
         assert spec.smoke.train_limit is not None

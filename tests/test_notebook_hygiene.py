@@ -27,8 +27,9 @@ def test_there_are_notebooks():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_executed_top_to_bottom_with_outputs(path):
     cells = code_cells(load(path))
-    assert [c["execution_count"] for c in cells] == list(range(1, len(cells) + 1)), \
+    assert [c["execution_count"] for c in cells] == list(range(1, len(cells) + 1)), (
         f"{path.name}: run `make refresh NB={path.name[:2]}` (fresh kernel, top to bottom)"
+    )
     assert any(c["outputs"] for c in cells), f"{path.name} has no outputs"
     errors = [o for c in cells for o in c["outputs"] if o["output_type"] == "error"]
     assert not errors, f"{path.name} was committed with an error output"
@@ -49,7 +50,9 @@ def test_no_volatile_metadata_or_machine_paths(path):
         assert not ({"execution", "ExecuteTime"} & set(cell.get("metadata", {}))), f"{path.name}: cell timings"
     outputs = json.dumps([c.get("outputs", []) for c in nb["cells"]])
     match = MACHINE_PATH.search(outputs)
-    assert not match, f"{path.name}: machine path in outputs near {outputs[max(0, match.start()-60):match.end()+60]!r}"
+    assert not match, (
+        f"{path.name}: machine path in outputs near {outputs[max(0, match.start() - 60) : match.end() + 60]!r}"
+    )
     assert "application/vnd.jupyter.widget-state+json" not in path.read_text(encoding="utf-8")
 
 
@@ -78,4 +81,6 @@ def test_training_shows_a_progress_bar(path):
         if re.search(r"^\s*for epoch in ", source, re.MULTILINE) and "loss.backward()" in source:
             assert "tqdm(" in source or "progress_bar" in source, f"{path.name}: a training loop without a progress bar"
     text = path.read_text(encoding="utf-8")
-    assert "|          | 0/" not in text, f"{path.name}: a finished progress bar is stored at 0% (re-run with make refresh)"
+    assert "|          | 0/" not in text, (
+        f"{path.name}: a finished progress bar is stored at 0% (re-run with make refresh)"
+    )

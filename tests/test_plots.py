@@ -47,11 +47,14 @@ def test_empty_tuple_explains_the_sdpa_trap():
         attention_grid(())
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"tokens": list("abc")}, "3 token labels for a matrix side of 5"),
-    ({"highlight": {(3, 0): "x"}}, "cannot highlight layer 3 head 0: the model has 3 layers x 4 heads"),
-    ({"batch_index": 2}, "batch_index 2 is out of range for a batch of 2"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"tokens": list("abc")}, "3 token labels for a matrix side of 5"),
+        ({"highlight": {(3, 0): "x"}}, "cannot highlight layer 3 head 0: the model has 3 layers x 4 heads"),
+        ({"batch_index": 2}, "batch_index 2 is out of range for a batch of 2"),
+    ],
+)
 def test_grid_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         attention_grid(fake_attentions(), **kwargs)

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from datasets import ClassLabel, load_dataset
 
+from tests.text_checks import bigram_diversity, near_duplicates, normalise
 from utils import dataset_args
-from utils.catalog import EMOTION_LABELS, NER_LABELS
-from utils.text_checks import bigram_diversity, near_duplicates, normalise
+from utils.course.schemas import EMOTION_LABELS, NER_LABELS
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SPLITS = ("train", "validation", "test")
@@ -33,6 +33,7 @@ def texts_of(name, split):
 
 # --- schemas match the hub counterparts ----------------------------------------------------------
 
+
 def test_emotion_schema_matches_dair_ai_emotion():
     ds = load("emotion")
     assert set(ds) == set(SPLITS)
@@ -44,10 +45,20 @@ def test_ner_schema_matches_conll2003_labels():
     ds = load("ner")
     features = ds["train"].features
     assert list(features) == ["id", "tokens", "ner_tags"]
-    assert features["ner_tags"].feature.names == ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC",
-                                                  "B-MISC", "I-MISC"]
+    assert features["ner_tags"].feature.names == [
+        "O",
+        "B-PER",
+        "I-PER",
+        "B-ORG",
+        "I-ORG",
+        "B-LOC",
+        "I-LOC",
+        "B-MISC",
+        "I-MISC",
+    ]
 
 
+@pytest.mark.assets
 def test_qa_schema_matches_squad_and_contexts_come_from_the_kit():
     ds = load("qa")
     assert list(ds["train"].features) == ["id", "title", "context", "question", "answers"]
@@ -65,6 +76,7 @@ def test_toxicity_schema():
 
 
 # --- sizes and label balance are what data/README.md says ---------------------------------------
+
 
 def test_counts_per_split_and_label():
     emotion = {s: Counter(r["label"] for r in rows("emotion", s)) for s in SPLITS}
@@ -87,6 +99,7 @@ def test_minimum_sizes_from_the_issue():
 
 
 # --- no leakage, no duplicates -------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["emotion", "toxicity", "ner", "qa"])
 def test_no_duplicates_within_or_across_splits(name):
@@ -111,13 +124,14 @@ def test_qa_is_split_by_article():
     assert min(per_article.values()) >= 3  # several questions per article
 
 
+@pytest.mark.assets
 def test_qa_answers_are_exact_spans_of_their_contexts():
     ds = load("qa")
     checked = 0
     for split in SPLITS:
         for example in ds[split]:
             for text, start in zip(example["answers"]["text"], example["answers"]["answer_start"]):
-                assert example["context"][start:start + len(text)] == text, example["id"]
+                assert example["context"][start : start + len(text)] == text, example["id"]
                 checked += 1
     assert checked == sum(len(rows("qa", s)) for s in SPLITS)
 
@@ -147,6 +161,7 @@ def test_ner_covers_the_cases_the_course_needs():
 
 # --- written, not templated ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name,minimum", [("emotion", 0.6), ("toxicity", 0.6), ("ner", 0.6), ("qa", 0.6)])
 def test_lexical_diversity(name, minimum):
     every = [t for s in SPLITS for t in texts_of(name, s)]
@@ -156,6 +171,9 @@ def test_lexical_diversity(name, minimum):
 
 
 def test_diversity_measure_catches_templated_text():
-    templated = [f"I feel {mood} about my {thing} today" for mood in ("happy", "sad", "angry", "scared")
-                 for thing in ("job", "dog", "house", "car", "exam", "team", "trip", "garden")]
+    templated = [
+        f"I feel {mood} about my {thing} today"
+        for mood in ("happy", "sad", "angry", "scared")
+        for thing in ("job", "dog", "house", "car", "exam", "team", "trip", "garden")
+    ]
     assert bigram_diversity(templated) < 0.4

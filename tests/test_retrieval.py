@@ -36,10 +36,15 @@ def test_missing_results_count_as_misses():
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.integers(1, 10).flatmap(lambda k: st.tuples(
-    st.just(k),
-    st.lists(st.integers(0, 30), min_size=k, max_size=k + 5),
-    st.lists(st.integers(0, 30), min_size=k, max_size=k + 5, unique=True))))
+@given(
+    st.integers(1, 10).flatmap(
+        lambda k: st.tuples(
+            st.just(k),
+            st.lists(st.integers(0, 30), min_size=k, max_size=k + 5),
+            st.lists(st.integers(0, 30), min_size=k, max_size=k + 5, unique=True),
+        )
+    )
+)
 def test_recall_matches_the_set_definition(case):
     k, approximate, exact = case
     expected = len(set(approximate[:k]) & set(exact[:k])) / k
@@ -110,17 +115,35 @@ def test_started_timer_keeps_running():
 
 def test_unstarted_timer_says_how_to_use_it():
     with pytest.raises(RuntimeError, match="with Timer"):
-        Timer().seconds
+        _ = Timer().seconds
     with pytest.raises(RuntimeError, match="with Timer"):
-        Timer().cpu_seconds
+        _ = Timer().cpu_seconds
 
 
 # --- notebook 09: the two sentence-embedding implementations ------------------------------------------------
 # The cells are executed from the notebook (so the test checks what learners read) and compared on random texts.
 
 NOTEBOOK = NOTEBOOKS / "09_semantic_search_faiss.ipynb"
-WORDS = ["Paris", "the", "kitten", "café", "Montréal", "😀", "東京", "[SEP]", "[PAD]", "don't", "$7.5", "\t", "\n",
-         "supercalifragilistic", "réalisatrice", "!!", "Ü", "photosynthesis"]
+WORDS = [
+    "Paris",
+    "the",
+    "kitten",
+    "café",
+    "Montréal",
+    "😀",
+    "東京",
+    "[SEP]",
+    "[PAD]",
+    "don't",
+    "$7.5",
+    "\t",
+    "\n",
+    "supercalifragilistic",
+    "réalisatrice",
+    "!!",
+    "Ü",
+    "photosynthesis",
+]
 random_texts = st.one_of(st.text(max_size=60), st.lists(st.sampled_from(WORDS), max_size=25).map(" ".join))
 
 
@@ -150,12 +173,14 @@ def by_hand(notebook, encoder, text):
     return torch.nn.functional.normalize(pooled, dim=-1).numpy()[0]
 
 
+@pytest.mark.assets
 def test_folder_declares_mean_pooling_and_256_tokens(encoder):
     assert encoder.pooling_mode == "mean_tokens"
     assert encoder.max_length == 256
     assert [m["type"].rsplit(".", 1)[-1] for m in encoder.modules] == ["Transformer", "Pooling", "Normalize"]
 
 
+@pytest.mark.assets
 @settings(max_examples=15, deadline=None)
 @given(st.lists(random_texts, min_size=1, max_size=4))
 def test_padded_batch_from_the_folder_equals_mean_pooling_alone(notebook, encoder, texts):
@@ -166,6 +191,7 @@ def test_padded_batch_from_the_folder_equals_mean_pooling_alone(notebook, encode
         np.testing.assert_allclose(vector, by_hand(notebook, encoder, text), atol=1e-5)
 
 
+@pytest.mark.assets
 def test_long_text_is_truncated_at_the_declared_length(notebook, encoder):
     long_text = "The Nile is a river in Africa. " * 200
     short_text = encoder.tokenizer.decode(encoder.tokenizer(long_text)["input_ids"][1:255])
@@ -174,6 +200,7 @@ def test_long_text_is_truncated_at_the_declared_length(notebook, encoder):
     np.testing.assert_allclose(encoder([long_text])[0], encoder([short_text])[0], atol=1e-5)
 
 
+@pytest.mark.assets
 def test_a_chosen_limit_overrides_the_declared_one(notebook, encoder):
     from utils import checkpoint
 
@@ -200,12 +227,14 @@ def _folder_like_minilm(tmp_path: Path, pooling: dict | None = None, extra_modul
     return tmp_path
 
 
+@pytest.mark.assets
 def test_two_pooling_modes_are_refused(notebook, tmp_path):
     folder = _folder_like_minilm(tmp_path, pooling={"pooling_mode_cls_token": True})
     with pytest.raises(ValueError, match="expected exactly one pooling mode"):
         notebook["SentenceEncoder"](folder)
 
 
+@pytest.mark.assets
 def test_other_pooling_modes_follow_the_config(notebook, encoder, tmp_path):
     folder = _folder_like_minilm(tmp_path, pooling={"pooling_mode_mean_tokens": False, "pooling_mode_cls_token": True})
     cls_encoder = notebook["SentenceEncoder"](folder)
@@ -218,8 +247,10 @@ def test_other_pooling_modes_follow_the_config(notebook, encoder, tmp_path):
     np.testing.assert_allclose(cls_encoder(["a cat", "a much longer sentence about a dog"]), cls, atol=1e-5)
 
 
+@pytest.mark.assets
 def test_unknown_module_is_named(notebook, tmp_path):
-    folder = _folder_like_minilm(tmp_path, extra_module={"idx": 3, "name": "3", "path": "3_Dense",
-                                                         "type": "sentence_transformers.models.Dense"})
+    folder = _folder_like_minilm(
+        tmp_path, extra_module={"idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"}
+    )
     with pytest.raises(ValueError, match="unknown sentence-transformers module 'sentence_transformers.models.Dense'"):
         notebook["SentenceEncoder"](folder)(["a cat"])

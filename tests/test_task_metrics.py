@@ -35,13 +35,24 @@ def reference_scores(predictions, references):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # seqeval warns on 0/0 and returns 0.0, as the module does
         report = classification_report(references, predictions, output_dict=True)
-        expected = {kind: {"precision": row["precision"], "recall": row["recall"], "f1": row["f1-score"],
-                           "number": row["support"]}
-                    for kind, row in report.items() if not kind.endswith("avg")}
-        expected.update({"overall_precision": precision_score(references, predictions),
-                         "overall_recall": recall_score(references, predictions),
-                         "overall_f1": f1_score(references, predictions),
-                         "overall_accuracy": accuracy_score(references, predictions)})
+        expected = {
+            kind: {
+                "precision": row["precision"],
+                "recall": row["recall"],
+                "f1": row["f1-score"],
+                "number": row["support"],
+            }
+            for kind, row in report.items()
+            if not kind.endswith("avg")
+        }
+        expected.update(
+            {
+                "overall_precision": precision_score(references, predictions),
+                "overall_recall": recall_score(references, predictions),
+                "overall_f1": f1_score(references, predictions),
+                "overall_accuracy": accuracy_score(references, predictions),
+            }
+        )
     return expected
 
 
@@ -85,13 +96,16 @@ HAND_WRITTEN = [
 
 @pytest.mark.parametrize("predictions, references", HAND_WRITTEN)
 def test_seqeval_entities_equal_seqeval_on_hand_written_cases(seqeval_entities, predictions, references):
-    assert_same(seqeval_entities.compute(predictions=predictions, references=references),
-                reference_scores(predictions, references))
+    assert_same(
+        seqeval_entities.compute(predictions=predictions, references=references),
+        reference_scores(predictions, references),
+    )
 
 
 def test_seqeval_entities_hand_computed(seqeval_entities):
-    result = seqeval_entities.compute(predictions=[["B-PER", "O", "O", "B-LOC"]],
-                                      references=[["B-PER", "I-PER", "O", "B-LOC"]])
+    result = seqeval_entities.compute(
+        predictions=[["B-PER", "O", "O", "B-LOC"]], references=[["B-PER", "I-PER", "O", "B-LOC"]]
+    )
     assert result["PER"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "number": 1}
     assert result["LOC"]["f1"] == 1.0
     assert result["overall_precision"] == result["overall_recall"] == result["overall_f1"] == 0.5
@@ -99,10 +113,15 @@ def test_seqeval_entities_hand_computed(seqeval_entities):
 
 
 sentence_pairs = st.lists(
-    st.integers(min_value=0, max_value=25).flatmap(lambda n: st.tuples(
-        st.lists(st.sampled_from(TAGS), min_size=n, max_size=n),
-        st.lists(st.sampled_from(TAGS), min_size=n, max_size=n))),
-    min_size=1, max_size=6).filter(lambda pairs: any(len(p) for p, _ in pairs))
+    st.integers(min_value=0, max_value=25).flatmap(
+        lambda n: st.tuples(
+            st.lists(st.sampled_from(TAGS), min_size=n, max_size=n),
+            st.lists(st.sampled_from(TAGS), min_size=n, max_size=n),
+        )
+    ),
+    min_size=1,
+    max_size=6,
+).filter(lambda pairs: any(len(p) for p, _ in pairs))
 
 
 def iob2_repaired(tags):
@@ -121,8 +140,10 @@ def iob2_repaired(tags):
 def test_seqeval_entities_equal_seqeval_on_random_sequences(seqeval_entities, pairs):
     predictions = [p for p, _ in pairs]
     references = [iob2_repaired(r) for _, r in pairs]  # gold tags are valid IOB2; predictions may not be
-    assert_same(seqeval_entities.compute(predictions=predictions, references=references),
-                reference_scores(predictions, references))
+    assert_same(
+        seqeval_entities.compute(predictions=predictions, references=references),
+        reference_scores(predictions, references),
+    )
 
 
 @settings(max_examples=40, deadline=None)
@@ -130,8 +151,10 @@ def test_seqeval_entities_equal_seqeval_on_random_sequences(seqeval_entities, pa
 def test_seqeval_entities_equal_seqeval_on_valid_iob2(seqeval_entities, pairs):
     predictions = [iob2_repaired(p) for p, _ in pairs]
     references = [iob2_repaired(r) for _, r in pairs]
-    assert_same(seqeval_entities.compute(predictions=predictions, references=references),
-                reference_scores(predictions, references))
+    assert_same(
+        seqeval_entities.compute(predictions=predictions, references=references),
+        reference_scores(predictions, references),
+    )
 
 
 def test_seqeval_entities_bad_input(seqeval_entities):
@@ -166,8 +189,9 @@ def test_squad_qa_partial_overlap_and_several_gold_answers(squad_qa):
 
 
 def test_squad_qa_mean_over_questions_and_empty_prediction(squad_qa):
-    result = squad_qa.compute(predictions=["Gustave Eiffel", "", "1889"],
-                              references=[["Gustave Eiffel"], ["Paris"], ["in 1889"]])
+    result = squad_qa.compute(
+        predictions=["Gustave Eiffel", "", "1889"], references=[["Gustave Eiffel"], ["Paris"], ["in 1889"]]
+    )
     assert result["exact_match"] == pytest.approx(1 / 3)
     assert result["f1"] == pytest.approx((1 + 0 + 2 * 1 * 0.5 / 1.5) / 3)
     # a gold answer that normalises to nothing is matched only by an answer that does too

@@ -7,6 +7,8 @@ reference library on random texts (tokens = ``len(tokenizer.tokenize(text))``, s
 
 import pandas as pd
 import pytest
+
+pytestmark = pytest.mark.assets  # loads models from the asset home (make setup)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
@@ -23,11 +25,13 @@ def tiny():
     """WordPiece over 8 entries: "hello worlds zzz!" -> hello world ##s [UNK] ! (3 words, 5 tokens, 1 unknown)."""
     backend = Tokenizer(models.WordPiece(VOCAB, unk_token="[UNK]"))
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    backend.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]",
-                                                           special_tokens=[("[CLS]", 1), ("[SEP]", 2)])
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 1), ("[SEP]", 2)]
+    )
     backend.decoder = decoders.WordPiece()
-    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", cls_token="[CLS]",
-                                   sep_token="[SEP]", pad_token="[PAD]")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +96,9 @@ def test_long_texts_are_measured_not_truncated(minilm):
     assert compare_tokenizers({"minilm": minilm}, [long_text]).loc["minilm", "share over max_length"] == 1.0
 
 
-words = st.sampled_from(["Paris", "café", "Montréal", "😀", "東京", "[SEP]", "don't", "e-mail", "x" * 120, "\t",
-                         "zzqx"])
+words = st.sampled_from(
+    ["Paris", "café", "Montréal", "😀", "東京", "[SEP]", "don't", "e-mail", "x" * 120, "\t", "zzqx"]
+)
 texts = st.one_of(st.text(max_size=60), st.lists(words, max_size=12).map(" ".join))
 
 
@@ -112,11 +117,14 @@ def test_returns_dataframes(tiny):
     assert isinstance(compare_tokenizers({"tiny": tiny}, ["hello"]), pd.DataFrame)
 
 
-@pytest.mark.parametrize("bad, error, message", [
-    ("hello world", TypeError, "not a single string"),
-    ([], ValueError, "texts is empty"),
-    (["fine", 3], TypeError, r"texts\[1\] is a int, not a str"),
-])
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        ("hello world", TypeError, "not a single string"),
+        ([], ValueError, "texts is empty"),
+        (["fine", 3], TypeError, r"texts\[1\] is a int, not a str"),
+    ],
+)
 def test_bad_texts_get_a_clear_error(tiny, bad, error, message):
     with pytest.raises(error, match=message):
         text_stats(tiny, bad)

@@ -16,20 +16,57 @@ import math
 from pathlib import Path
 
 import pytest
-from hypothesis import assume, given, settings
+
+pytestmark = pytest.mark.assets  # loads models from the asset home (make setup)
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.notebook_code import NOTEBOOKS, run_cells
 
 NOTEBOOK = NOTEBOOKS / "05_tokenizers_from_scratch.ipynb"
-MARKERS = ["from tokenizers import Tokenizer, decoders", "def count_words(", "def merge_pair(", "def library_bpe(",
-           "def train_bpe(", "def bpe_tokenize_word(", "def encode_with_model(", "def wordpiece_tokenize_word(",
-           "def train_wordpiece(", "def unigram_table(", "def logsumexp(", "def best_segmentation(",
-           "def train_unigram("]
+MARKERS = [
+    "from tokenizers import Tokenizer, decoders",
+    "def count_words(",
+    "def merge_pair(",
+    "def library_bpe(",
+    "def train_bpe(",
+    "def bpe_tokenize_word(",
+    "def encode_with_model(",
+    "def wordpiece_tokenize_word(",
+    "def train_wordpiece(",
+    "def unigram_table(",
+    "def logsumexp(",
+    "def best_segmentation(",
+    "def train_unigram(",
+]
 SPECIAL_STRINGS = ("[UNK]", "<unk>", "[CLS]", "[SEP]", "[PAD]", "[MASK]")
 
-WORDS = ["the", "The", "café", "naïve", "Ångström", "東京", "北京", "한국어", "😀", "👍🏽", "e\u0301", "İstanbul", "ﬁne",
-         "ß", "don't", "3.14", "x" * 101, "é" * 101, "tokenization", "unaffable", "-", ",", "ABC", "__init__"]
+WORDS = [
+    "the",
+    "The",
+    "café",
+    "naïve",
+    "Ångström",
+    "東京",
+    "北京",
+    "한국어",
+    "😀",
+    "👍🏽",
+    "e\u0301",
+    "İstanbul",
+    "ﬁne",
+    "ß",
+    "don't",
+    "3.14",
+    "x" * 101,
+    "é" * 101,
+    "tokenization",
+    "unaffable",
+    "-",
+    ",",
+    "ABC",
+    "__init__",
+]
 SPACES = [" ", "  ", "\t", "\n", " \t\n ", "\u00a0", "\u3000", "\u2028"]
 random_texts = st.one_of(
     st.text(max_size=60),
@@ -66,8 +103,13 @@ def bpe(nb, wiki):
     vocab, merges = nb["train_bpe"](nb["count_words"](wiki["train"], pre_tokenizers.Whitespace()), 800, ["[UNK]"])
     token_ids = {token: i for i, token in enumerate(vocab)}
     ranks = {pair: rank for rank, pair in enumerate(merges)}
-    return {"tokenizer": tokenizer, "library_merges": library_merges, "vocab": vocab, "merges": merges,
-            "tokenize": lambda word: nb["bpe_tokenize_word"](word, token_ids, ranks)}
+    return {
+        "tokenizer": tokenizer,
+        "library_merges": library_merges,
+        "vocab": vocab,
+        "merges": merges,
+        "tokenize": lambda word: nb["bpe_tokenize_word"](word, token_ids, ranks),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +150,9 @@ def metaspace_unigram(pieces):
 def wordpiece(nb, wiki):
     from tokenizers import normalizers, pre_tokenizers
 
-    counts = nb["count_words"](wiki["train"], pre_tokenizers.BertPreTokenizer(),
-                               normalizers.BertNormalizer(lowercase=True))
+    counts = nb["count_words"](
+        wiki["train"], pre_tokenizers.BertPreTokenizer(), normalizers.BertNormalizer(lowercase=True)
+    )
     token_ids = {token: i for i, token in enumerate(nb["train_wordpiece"](counts, 600))}
     return bert_wordpiece(token_ids), lambda word: nb["wordpiece_tokenize_word"](word, token_ids)
 
@@ -120,19 +163,30 @@ def unigram(nb, wiki):
 
     tokenizer = Tokenizer(models.Unigram())
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
-    trainer = trainers.UnigramTrainer(vocab_size=400, special_tokens=["<unk>"], unk_token="<unk>",
-                                      show_progress=False)
+    trainer = trainers.UnigramTrainer(vocab_size=400, special_tokens=["<unk>"], unk_token="<unk>", show_progress=False)
     tokenizer.train_from_iterator(wiki["train"][:80], trainer)
     pieces = [(piece, score) for piece, score in json.loads(tokenizer.to_str())["model"]["vocab"]]
     table = nb["unigram_table"](pieces)
     return tokenizer, pieces, lambda word: nb["unigram_tokenize_word"](word, table)
 
 
-EDGE_TEXTS = ["", " ", "\t\n  ", "😀👍🏽 emoji", "Café naïve résumé Ångström", "東京 and 北京", "x" * 120,
-              "e\u0301 (e + combining accent)", "İstanbul", "ﬁne ligature", "  leading and trailing  "]
+EDGE_TEXTS = [
+    "",
+    " ",
+    "\t\n  ",
+    "😀👍🏽 emoji",
+    "Café naïve résumé Ångström",
+    "東京 and 北京",
+    "x" * 120,
+    "e\u0301 (e + combining accent)",
+    "İstanbul",
+    "ﬁne ligature",
+    "  leading and trailing  ",
+]
 
 
 # ---------------------------------------------------------------- BPE
+
 
 def test_bpe_merges_and_vocabulary_match_the_library_on_wikipedia(bpe):
     assert len(bpe["merges"]) > 500
@@ -173,6 +227,7 @@ def test_bpe_unknown_characters_become_unk_one_by_one(bpe):
 
 
 # ---------------------------------------------------------------- WordPiece
+
 
 @settings(max_examples=80, deadline=None)
 @given(text=random_texts)
@@ -221,7 +276,7 @@ def reference_wordpiece(word_counts, vocab_size, prefix="##"):
         for symbols in words:
             merged, i = [], 0
             while i < len(symbols):
-                if tuple(symbols[i:i + 2]) == best:
+                if tuple(symbols[i : i + 2]) == best:
                     merged.append(new_id)
                     i += 2
                 else:
@@ -245,6 +300,7 @@ def test_incremental_wordpiece_trainer_equals_rescoring_everything(nb, text, ext
 
 # ---------------------------------------------------------------- Unigram
 
+
 @settings(max_examples=80, deadline=None)
 @given(text=random_texts)
 def test_unigram_viterbi_matches_the_library_with_trained_pieces(nb, unigram, text):
@@ -263,8 +319,9 @@ def test_unigram_viterbi_ties_go_to_the_first_candidate_found(nb):
     library = metaspace_unigram(pieces)
     assert [t for _, t, _, _ in nb["unigram_tokenize_word"]("abc", table)] == ["a", "bc"]
     assert [t for _, t, _, _ in nb["unigram_tokenize_word"]("ab", table)] == ["ab"]
-    nb["assert_same_encodings"](library, lambda word: nb["unigram_tokenize_word"](word, table),
-                                ["abc", "ab", "xab", "abcabc", "cab"])
+    nb["assert_same_encodings"](
+        library, lambda word: nb["unigram_tokenize_word"](word, table), ["abc", "ab", "xab", "abcabc", "cab"]
+    )
 
 
 @settings(max_examples=150, deadline=None)
@@ -272,21 +329,27 @@ def test_unigram_viterbi_ties_go_to_the_first_candidate_found(nb):
 def test_unigram_viterbi_matches_the_library_when_scores_tie(nb, scores, words):
     pieces = [("<unk>", 0.0)] + sorted(scores.items())
     table = nb["unigram_table"](pieces)
-    nb["assert_same_encodings"](metaspace_unigram(pieces), lambda word: nb["unigram_tokenize_word"](word, table),
-                                words)
+    nb["assert_same_encodings"](metaspace_unigram(pieces), lambda word: nb["unigram_tokenize_word"](word, table), words)
 
 
 def all_segmentations(word, log_probs):
     if not word:
         return [[]]
-    return [[word[:end]] + rest for end in range(1, len(word) + 1) if word[:end] in log_probs
-            for rest in all_segmentations(word[end:], log_probs)]
+    return [
+        [word[:end]] + rest
+        for end in range(1, len(word) + 1)
+        if word[:end] in log_probs
+        for rest in all_segmentations(word[end:], log_probs)
+    ]
 
 
 @settings(max_examples=100, deadline=None)
-@given(probabilities=st.dictionaries(st.text(alphabet="abc", min_size=2, max_size=3),
-                                     st.floats(min_value=0.01, max_value=1.0), max_size=8),
-       word=st.text(alphabet="abc", min_size=1, max_size=7))
+@given(
+    probabilities=st.dictionaries(
+        st.text(alphabet="abc", min_size=2, max_size=3), st.floats(min_value=0.01, max_value=1.0), max_size=8
+    ),
+    word=st.text(alphabet="abc", min_size=1, max_size=7),
+)
 def test_forward_backward_equals_brute_force_enumeration(nb, probabilities, word):
     log_probs = {c: math.log(0.2) for c in "abc"} | {p: math.log(v) for p, v in probabilities.items()}
     segmentations = all_segmentations(word, log_probs)
@@ -306,8 +369,10 @@ def test_unigram_em_reaches_a_likelihood_close_to_the_library(nb, unigram, wiki)
     pieces, history = nb["train_unigram"](counts, 400)
     assert len(pieces) == 400 and pieces[0] == ("<unk>", 0.0)
     assert {c for word in counts for c in word} <= {p for p, _ in pieces}, "every character must stay"
-    assert all(later["log-likelihood per word"] > earlier["log-likelihood per word"]
-               for earlier, later in zip(history[::2], history[1::2])), "an EM step must raise the likelihood"
+    assert all(
+        later["log-likelihood per word"] > earlier["log-likelihood per word"]
+        for earlier, later in zip(history[::2], history[1::2])
+    ), "an EM step must raise the likelihood"
 
     def per_word(vocabulary):
         log_probs = dict(vocabulary[1:])
@@ -320,5 +385,8 @@ def test_unigram_em_reaches_a_likelihood_close_to_the_library(nb, unigram, wiki)
     assert shared > 0.4 * len(pieces)
 
     table = nb["unigram_table"](pieces)
-    nb["assert_same_encodings"](metaspace_unigram(pieces), lambda word: nb["unigram_tokenize_word"](word, table),
-                                wiki["held_out"][:10] + EDGE_TEXTS)
+    nb["assert_same_encodings"](
+        metaspace_unigram(pieces),
+        lambda word: nb["unigram_tokenize_word"](word, table),
+        wiki["held_out"][:10] + EDGE_TEXTS,
+    )

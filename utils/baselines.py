@@ -14,9 +14,18 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def tfidf_logreg(texts: Sequence[str], labels: Sequence[int], *, ngram_range: tuple[int, int] = (1, 2),
-                 analyzer: str = "word", min_df: int = 1, sublinear_tf: bool = True, C: float = 10.0,
-                 class_weight: str | dict | None = None, max_iter: int = 2000):
+def tfidf_logreg(
+    texts: Sequence[str],
+    labels: Sequence[int],
+    *,
+    ngram_range: tuple[int, int] = (1, 2),
+    analyzer: str = "word",
+    min_df: int = 1,
+    sublinear_tf: bool = True,
+    C: float = 10.0,
+    class_weight: str | dict | None = None,
+    max_iter: int = 2000,
+):
     """A fitted scikit-learn ``Pipeline``: ``TfidfVectorizer`` then ``LogisticRegression``.
 
     Features are word n-grams by default; ``analyzer="char_wb"`` uses character n-grams inside words.
@@ -40,11 +49,15 @@ def tfidf_logreg(texts: Sequence[str], labels: Sequence[int], *, ngram_range: tu
         raise ValueError(f"texts must be strings; item {bad} is {type(texts[bad]).__name__}")
     if len(set(labels)) < 2:
         raise ValueError(f"a classifier needs at least two classes, got only {sorted(set(labels))}")
-    pipeline = Pipeline([
-        ("tfidf", TfidfVectorizer(ngram_range=ngram_range, analyzer=analyzer, min_df=min_df,
-                                  sublinear_tf=sublinear_tf)),
-        ("logreg", LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter)),
-    ])
+    pipeline = Pipeline(
+        [
+            (
+                "tfidf",
+                TfidfVectorizer(ngram_range=ngram_range, analyzer=analyzer, min_df=min_df, sublinear_tf=sublinear_tf),
+            ),
+            ("logreg", LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter)),
+        ]
+    )
     return pipeline.fit(texts, labels)
 
 
@@ -58,8 +71,9 @@ class ThresholdChoice:
     f1: float
 
 
-def choose_threshold(references: Sequence[int], scores: Sequence[float], *,
-                     min_precision: float | None = None) -> ThresholdChoice:
+def choose_threshold(
+    references: Sequence[int], scores: Sequence[float], *, min_precision: float | None = None
+) -> ThresholdChoice:
     """Pick a threshold from the precision-recall curve of ``scores`` (predict positive when score >= threshold).
 
     By default the threshold with the best F1 of the positive class (label 1); with ``min_precision``,

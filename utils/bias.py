@@ -71,8 +71,9 @@ def association(W: object, A: object, B: object) -> np.ndarray:
     """
     W_, A_, B_ = (_matrix(v, n) for v, n in ((W, "W"), (A, "A"), (B, "B")))
     if not W_.shape[1] == A_.shape[1] == B_.shape[1]:
-        raise ValueError(f"all vectors must have the same dimension, got W {W_.shape[1]}, "
-                         f"A {A_.shape[1]}, B {B_.shape[1]}")
+        raise ValueError(
+            f"all vectors must have the same dimension, got W {W_.shape[1]}, A {A_.shape[1]}, B {B_.shape[1]}"
+        )
     return (W_ @ A_.T).mean(axis=1) - (W_ @ B_.T).mean(axis=1)
 
 
@@ -96,8 +97,9 @@ def weat_effect_size(X: object, Y: object, A: object, B: object) -> float:
     return _effect_size(association(X_, A_, B_), association(Y_, A_, B_))
 
 
-def weat_p_value(X: object, Y: object, A: object, B: object, n_permutations: int = 10_000,
-                 seed: int = 0) -> tuple[float, int, bool]:
+def weat_p_value(
+    X: object, Y: object, A: object, B: object, n_permutations: int = 10_000, seed: int = 0
+) -> tuple[float, int, bool]:
     """One-sided permutation p-value of the WEAT statistic ``sum s(x) - sum s(y)``.
 
     When the number of ways to split X and Y into sets of their sizes is at most
@@ -115,8 +117,9 @@ def weat_p_value(X: object, Y: object, A: object, B: object, n_permutations: int
     tolerance = 1e-12 * max(1.0, abs(observed))  # ties (the observed split itself) count as "at least"
     n_splits = math.comb(len(scores), n_x)
     if n_splits <= max(n_permutations, EXACT_PARTITION_LIMIT):
-        groups = np.fromiter(chain.from_iterable(combinations(range(len(scores)), n_x)), dtype=np.intp,
-                             count=n_splits * n_x).reshape(n_splits, n_x)
+        groups = np.fromiter(
+            chain.from_iterable(combinations(range(len(scores)), n_x)), dtype=np.intp, count=n_splits * n_x
+        ).reshape(n_splits, n_x)
         statistics = 2 * scores[groups].sum(axis=1) - total
         return float(np.mean(statistics >= observed - tolerance)), n_splits, True
     rng = np.random.default_rng(seed)
@@ -143,8 +146,9 @@ def weat_statistic(X: object, Y: object, A: object, B: object) -> float:
     return float(association(X_, A_, B_).mean() - association(Y_, A_, B_).mean())
 
 
-def attribute_split_statistics(X: object, Y: object, A: object, B: object, n_splits: int = 1000,
-                               seed: int = 0) -> np.ndarray:
+def attribute_split_statistics(
+    X: object, Y: object, A: object, B: object, n_splits: int = 1000, seed: int = 0
+) -> np.ndarray:
     """:func:`weat_statistic` when the attribute vectors A and B are pooled and re-split at random (seeded).
 
     The WEAT p-value re-splits the *targets* only: it cannot tell whether the attribute split
@@ -166,7 +170,7 @@ def attribute_split_statistics(X: object, Y: object, A: object, B: object, n_spl
     statistics = np.empty(n_splits)
     for i in range(n_splits):
         order = rng.permutation(len(pooled))
-        s = cosines[:, order[:len(A_)]].mean(axis=1) - cosines[:, order[len(A_):]].mean(axis=1)
+        s = cosines[:, order[: len(A_)]].mean(axis=1) - cosines[:, order[len(A_) :]].mean(axis=1)
         statistics[i] = float(sign @ s)
     return statistics
 
@@ -208,8 +212,9 @@ def first_group(text: str, groups: Mapping[str, Sequence[str]] = PRONOUNS) -> st
     return None
 
 
-def count_first_groups(texts: Iterable[str], groups: Mapping[str, Sequence[str]] = PRONOUNS,
-                       none_label: str = "none") -> dict[str, int]:
+def count_first_groups(
+    texts: Iterable[str], groups: Mapping[str, Sequence[str]] = PRONOUNS, none_label: str = "none"
+) -> dict[str, int]:
     """How many ``texts`` have each group as their first group word (see :func:`first_group`).
 
     Returns a dict with every group name plus ``none_label`` (texts with no group word), in that order,

@@ -59,13 +59,19 @@ def python_source_files(roots: Mapping[str, Path] | None = None) -> list[SourceF
             raise FileNotFoundError(f"source root {name!r} is not a folder: {root}")
     files: list[SourceFile] = []
     for name, root in resolved.items():
-        others = [other for other_name, other in resolved.items()
-                  if other_name != name and other != root and other.is_relative_to(root)]
+        others = [
+            other
+            for other_name, other in resolved.items()
+            if other_name != name and other != root and other.is_relative_to(root)
+        ]
         found = []
         for path in root.rglob("*.py"):
             relative = path.relative_to(root)
-            if (PACKAGE_FOLDERS.intersection(relative.parts[:-1])
-                    or any(path.is_relative_to(other) for other in others) or not path.is_file()):
+            if (
+                PACKAGE_FOLDERS.intersection(relative.parts[:-1])
+                or any(path.is_relative_to(other) for other in others)
+                or not path.is_file()
+            ):
                 continue
             size = path.stat().st_size
             if size:
@@ -119,8 +125,9 @@ def iter_corpus(target_bytes: int, files: list[SourceFile] | None = None) -> Ite
         pass_number += 1
 
 
-def corpus_batches(target_bytes: int, batch_size: int = 1000,
-                   files: list[SourceFile] | None = None) -> Iterator[dict[str, list]]:
+def corpus_batches(
+    target_bytes: int, batch_size: int = 1000, files: list[SourceFile] | None = None
+) -> Iterator[dict[str, list]]:
     """:func:`iter_corpus` grouped into column batches of ``batch_size`` records (the last may be shorter).
 
     Each batch is ``{"source": [...], "path": [...], "pass": [...], "text": [...]}``, the shape

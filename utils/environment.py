@@ -21,7 +21,24 @@ QUIET_OFFLINE_DEFAULTS: dict[str, str] = {
     "DATASETS_VERBOSITY": "error",
     "TOKENIZERS_PARALLELISM": "false",
     "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+    # Fixed string hashing makes set iteration, and so every seeded run, repeat. Python reads it at start-up:
+    # it applies to the kernels and processes started from here (and the Makefile exports it for the rest).
+    "PYTHONHASHSEED": "0",
 }
+
+# Warnings raised inside libraries about their own internals, which a learner cannot act on. Each appears only the
+# first time an operation runs on an empty cache, so leaving it on would make a checked output depend on the cache
+# (found in notebook 07: ``Dataset.sort`` on a cold datasets cache). Matched by message, never by a whole category:
+# a deprecation in code the learner writes must still show.
+LIBRARY_NOISE: tuple[tuple[str, type[Warning]], ...] = (
+    # pyarrow 26 deprecates a SortOptions argument that datasets 5.2 passes on every first sort
+    (r"Specifying null_placement in SortOptions is deprecated", FutureWarning),
+)
+
+# Library loggers kept at WARNING although TRANSFORMERS_VERBOSITY=error quiets the rest, because their warning is
+# the explanation of an error the learner is about to see (a text longer than the model's positions crashes the
+# forward pass with a bare size mismatch).
+EXPLAINING_LOGGERS = ("transformers.tokenization_utils_base",)
 
 OFFLINE_FLAGS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE", "TRANSFORMERS_OFFLINE")
 
@@ -41,11 +58,32 @@ def configure() -> None:
 
     In hub mode the offline flags are left unset so that downloads can happen.
     """
-    for key, value in QUIET_OFFLINE_DEFAULTS.items():
+    for key, value in environment_defaults().items():
         os.environ.setdefault(key, value)
+    silence_library_noise()
+
+
+def environment_defaults() -> dict[str, str]:
+    """The variables every kernel and tool gets: quiet defaults, plus the offline flags unless in hub mode.
+
+    The one source of these values: ``configure`` applies them in-process and the Makefile exports them
+    (``python utils/environment.py --make``).
+    """
+    values = dict(QUIET_OFFLINE_DEFAULTS)
     if not hub_mode():
-        for key in OFFLINE_FLAGS:
-            os.environ.setdefault(key, "1")
+        values.update({key: "1" for key in OFFLINE_FLAGS})
+    return values
+
+
+def silence_library_noise() -> None:
+    """Filter the library-internal warnings of :data:`LIBRARY_NOISE`; keep :data:`EXPLAINING_LOGGERS` at WARNING."""
+    import logging
+    import warnings
+
+    for message, category in LIBRARY_NOISE:
+        warnings.filterwarnings("ignore", message=message, category=category)
+    for name in EXPLAINING_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def asset_home() -> Path:
@@ -53,6 +91,28 @@ def asset_home() -> Path:
     configured = os.environ.get("LLM_RETREAT_HOME")
     home = Path(configured).expanduser() if configured else Path.home() / ".cache" / "llm-retreat"
     return home
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def display_path(path: Path | str, asset_relative: bool = True) -> str:
+    """How a path is printed, so that no output carries a machine-specific path.
+
+    Inside the asset home: ``<asset home>/...`` (unless ``asset_relative=False``); inside the repository: relative
+    to its root; inside the user's home: ``~/...``; anything else as given.
+    """
+    path = Path(path)
+    bases = [(asset_home(), "<asset home>")] if asset_relative else []
+    bases += [(REPO_ROOT, ""), (Path.home(), "~")]
+    for base, shown in bases:
+        try:
+            relative = path.resolve().relative_to(base.resolve()).as_posix()
+        except (ValueError, OSError):
+            continue
+        relative = "" if relative == "." else relative
+        return "/".join(part for part in (shown, relative) if part) or "."
+    return str(path)
 
 
 def seed_everything(seed: int = 42) -> int:
@@ -75,3 +135,12 @@ def seed_everything(seed: int = 42) -> int:
     except ImportError:  # pragma: no cover
         pass
     return seed
+
+
+if __name__ == "__main__":  # `python utils/environment.py --make`: the Makefile's exports, one KEY=VALUE per line
+    import sys
+
+    if sys.argv[1:] == ["--make"]:
+        print("\n".join(f"{key}={value}" for key, value in environment_defaults().items()))
+    else:
+        raise SystemExit("usage: python utils/environment.py --make")

@@ -28,15 +28,17 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-DEFAULT_DPI = 80  # moderate: notebooks stay small
+from utils.plots import DEFAULT_DPI
 
 REGIMES = ("good fit", "underfitting", "overfitting", "erratic")
 
 # Keys of an evaluation entry that are timings, not measurements of the model.
 _EVAL_TIMINGS = ("eval_runtime", "eval_samples_per_second", "eval_steps_per_second")
 
-_FIX_NO_EVAL = ("set eval_strategy=\"steps\" and eval_steps (and pass an eval_dataset) in TrainingArguments / "
-                "Trainer, then train again")
+_FIX_NO_EVAL = (
+    'set eval_strategy="steps" and eval_steps (and pass an eval_dataset) in TrainingArguments / '
+    "Trainer, then train again"
+)
 _FIX_NO_TRAIN = "set logging_steps (smaller than the number of training steps) in TrainingArguments, then train again"
 
 
@@ -57,13 +59,15 @@ def log_tables(log_history: Sequence[Mapping[str, object]]) -> LogTables:
     Raises ValueError if ``log_history`` is not a list of dicts or an entry has no ``step``.
     """
     if isinstance(log_history, (str, bytes)) or not isinstance(log_history, Sequence):
-        raise ValueError(f"log_history must be a list of dicts (trainer.state.log_history), got "
-                         f"{type(log_history).__name__}")
+        raise ValueError(
+            f"log_history must be a list of dicts (trainer.state.log_history), got {type(log_history).__name__}"
+        )
     train_rows, eval_rows = [], []
     for index, entry in enumerate(log_history):
         if not isinstance(entry, Mapping):
-            raise ValueError(f"log_history[{index}] is a {type(entry).__name__}, not a dict: pass "
-                             "trainer.state.log_history")
+            raise ValueError(
+                f"log_history[{index}] is a {type(entry).__name__}, not a dict: pass trainer.state.log_history"
+            )
         if "loss" in entry or "eval_loss" in entry:
             if "step" not in entry:
                 raise ValueError(f"log_history[{index}] has no 'step': pass trainer.state.log_history unchanged")
@@ -73,14 +77,19 @@ def log_tables(log_history: Sequence[Mapping[str, object]]) -> LogTables:
             train_rows.append(row)
         if "eval_loss" in entry:
             row = {"step": int(entry["step"]), "epoch": entry.get("epoch", math.nan)}
-            row.update({key.removeprefix("eval_"): float(value) for key, value in entry.items()
-                        if key.startswith("eval_") and key not in _EVAL_TIMINGS
-                        and isinstance(value, (int, float))})
+            row.update(
+                {
+                    key.removeprefix("eval_"): float(value)
+                    for key, value in entry.items()
+                    if key.startswith("eval_") and key not in _EVAL_TIMINGS and isinstance(value, (int, float))
+                }
+            )
             eval_rows.append(row)
     train = pd.DataFrame(train_rows, columns=None if train_rows else ["step", "epoch", "loss"])
     evaluation = pd.DataFrame(eval_rows, columns=None if eval_rows else ["step", "epoch", "loss"])
-    return LogTables(train=train.sort_values("step", ignore_index=True),
-                     eval=evaluation.sort_values("step", ignore_index=True))
+    return LogTables(
+        train=train.sort_values("step", ignore_index=True), eval=evaluation.sort_values("step", ignore_index=True)
+    )
 
 
 def _checked_tables(log_history: Sequence[Mapping[str, object]], min_points: int) -> LogTables:
@@ -92,11 +101,15 @@ def _checked_tables(log_history: Sequence[Mapping[str, object]], min_points: int
     if len(tables.train) == 0:
         raise ValueError(f"log_history has no training-loss entries (no 'loss'): {_FIX_NO_TRAIN}")
     if len(tables.eval) < min_points:
-        raise ValueError(f"log_history has {len(tables.eval)} evaluation(s); a curve needs at least {min_points}: "
-                         "make eval_steps smaller than a third of the training steps")
+        raise ValueError(
+            f"log_history has {len(tables.eval)} evaluation(s); a curve needs at least {min_points}: "
+            "make eval_steps smaller than a third of the training steps"
+        )
     if len(tables.train) < min_points:
-        raise ValueError(f"log_history has {len(tables.train)} training-loss entries; a curve needs at least "
-                         f"{min_points}: make logging_steps smaller than a third of the training steps")
+        raise ValueError(
+            f"log_history has {len(tables.train)} training-loss entries; a curve needs at least "
+            f"{min_points}: make logging_steps smaller than a third of the training steps"
+        )
     return tables
 
 
@@ -106,15 +119,18 @@ def _metric_column(tables: LogTables, metric: str | None) -> str | None:
     if metric is None:
         return candidates[0] if candidates else None
     if metric.removeprefix("eval_") not in candidates:
-        raise ValueError(f"no validation metric {metric!r} in log_history; found {candidates or 'none'} "
-                         "(compute_metrics returns them)")
+        raise ValueError(
+            f"no validation metric {metric!r} in log_history; found {candidates or 'none'} "
+            "(compute_metrics returns them)"
+        )
     return metric.removeprefix("eval_")
 
 
 def _draw(ax_loss, ax_metric, tables: LogTables, metric: str | None, title: str) -> None:
     ax_loss.plot(tables.train["step"], tables.train["loss"], color="tab:blue", alpha=0.8, label="training loss")
-    ax_loss.plot(tables.eval["step"], tables.eval["loss"], color="tab:orange", marker="o", markersize=3,
-                 label="validation loss")
+    ax_loss.plot(
+        tables.eval["step"], tables.eval["loss"], color="tab:orange", marker="o", markersize=3, label="validation loss"
+    )
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("loss")
     ax_loss.set_ylim(bottom=0)
@@ -131,8 +147,9 @@ def _draw(ax_loss, ax_metric, tables: LogTables, metric: str | None, title: str)
     ax_metric.grid(alpha=0.3)
 
 
-def plot_learning_curves(log_history: Sequence[Mapping[str, object]], *, metric: str | None = None,
-                         title: str = "", dpi: int = DEFAULT_DPI) -> Figure:
+def plot_learning_curves(
+    log_history: Sequence[Mapping[str, object]], *, metric: str | None = None, title: str = "", dpi: int = DEFAULT_DPI
+) -> Figure:
     """Two panels: training and validation loss against steps (left), a validation metric against steps (right).
 
     ``metric`` names a validation metric from ``compute_metrics`` (``"accuracy"`` or ``"eval_accuracy"``);
@@ -148,8 +165,9 @@ def plot_learning_curves(log_history: Sequence[Mapping[str, object]], *, metric:
     return fig
 
 
-def compare_learning_curves(histories: Mapping[str, Sequence[Mapping[str, object]]], *,
-                            metric: str | None = None, dpi: int = DEFAULT_DPI) -> Figure:
+def compare_learning_curves(
+    histories: Mapping[str, Sequence[Mapping[str, object]]], *, metric: str | None = None, dpi: int = DEFAULT_DPI
+) -> Figure:
     """One column per run (titled with its name): losses on top, the validation metric below.
 
     The metric panels share one y-axis so that runs compare at a glance; each loss panel keeps its own, so that
@@ -232,13 +250,12 @@ class Diagnosis:
 
 ADVICE = {
     "good fit": "keep these settings; to gain more, add data or tune the learning rate, and stop near the "
-                "best validation step",
-    "underfitting": "let the model learn more: unfreeze the encoder, train for more steps, or raise the "
-                    "learning rate",
+    "best validation step",
+    "underfitting": "let the model learn more: unfreeze the encoder, train for more steps, or raise the learning rate",
     "overfitting": "stop earlier (keep the step with the lowest validation loss: load_best_model_at_end or "
-                   "EarlyStoppingCallback), add training data, or regularise (weight_decay, fewer epochs)",
+    "EarlyStoppingCallback), add training data, or regularise (weight_decay, fewer epochs)",
     "erratic": "make the updates smaller or less noisy: lower the learning rate (e.g. 10x), use larger batches "
-               "(or gradient_accumulation_steps), add warmup",
+    "(or gradient_accumulation_steps), add warmup",
 }
 
 
@@ -255,8 +272,9 @@ def _mark(value: float, threshold: float, limits: Thresholds) -> str:
     return "borderline, close to" if value >= limits.borderline * threshold else "below"
 
 
-def diagnose(log_history: Sequence[Mapping[str, object]], *, metric: str | None = None,
-             thresholds: Thresholds | None = None) -> Diagnosis:
+def diagnose(
+    log_history: Sequence[Mapping[str, object]], *, metric: str | None = None, thresholds: Thresholds | None = None
+) -> Diagnosis:
     """Name the regime of a training run from ``trainer.state.log_history``, with its evidence.
 
     The rules are checked in this order, and the first that fires names the regime (see :class:`Thresholds`
@@ -283,8 +301,11 @@ def diagnose(log_history: Sequence[Mapping[str, object]], *, metric: str | None 
 
     if not (np.isfinite(train).all() and np.isfinite(val).all()):
         bad = "training" if not np.isfinite(train).all() else "validation"
-        first = int((tables.train if bad == "training" else tables.eval)["step"][
-            ~np.isfinite(train if bad == "training" else val)].iloc[0])
+        first = int(
+            (tables.train if bad == "training" else tables.eval)["step"][
+                ~np.isfinite(train if bad == "training" else val)
+            ].iloc[0]
+        )
         evidence.append(f"the {bad} loss became NaN or infinite at step {first}: training diverged")
         return Diagnosis("erratic", evidence, ADVICE["erratic"], {"diverged_at_step": float(first)})
 
@@ -308,37 +329,59 @@ def diagnose(log_history: Sequence[Mapping[str, object]], *, metric: str | None 
     # Training loss where the validation loss was at its minimum (the logged point at or before that step).
     at_best = tables.train[tables.train["step"] <= steps[best]]["loss"]
     train_at_best = float(at_best.iloc[-1]) if len(at_best) else train_start
-    stats = {"train_loss_start": train_start, "train_loss_end": train_end, "train_drop": train_drop,
-             "val_loss_first": val_first, "val_loss_min": val_min, "val_loss_min_step": float(steps[best]),
-             "val_loss_last": val_last, "val_rise": val_rise, "val_excess": excess,
-             "val_still_falling": still_falling, "metric_drops": float(drops), "train_loss_at_val_min": train_at_best}
+    stats = {
+        "train_loss_start": train_start,
+        "train_loss_end": train_end,
+        "train_drop": train_drop,
+        "val_loss_first": val_first,
+        "val_loss_min": val_min,
+        "val_loss_min_step": float(steps[best]),
+        "val_loss_last": val_last,
+        "val_rise": val_rise,
+        "val_excess": excess,
+        "val_still_falling": still_falling,
+        "metric_drops": float(drops),
+        "train_loss_at_val_min": train_at_best,
+    }
 
-    evidence.append(f"training loss {train_start:.3f} -> {train_end:.3f} (mean of the first/last {k} logged "
-                    f"values): down {train_drop:.0%} ({_mark(train_drop, limits.underfit_train_drop, limits)} the "
-                    f"{limits.underfit_train_drop:.0%} needed to count as learning)")
-    evidence.append(f"validation loss {val_first:.3f} -> lowest {val_min:.3f} at step {int(steps[best])} -> last "
-                    f"{val_last:.3f}: {val_rise:+.0%} above its lowest "
-                    f"({_mark(val_rise, limits.overfit_val_rise, limits)} the {limits.overfit_val_rise:.0%} "
-                    "overfitting threshold)")
-    evidence.append(f"validation loss zigzag: {excess:.0%} of its lowest value travelled beyond a steady path "
-                    f"({_mark(excess, limits.erratic_val_excess, limits)} the {limits.erratic_val_excess:.0%} "
-                    "erratic threshold)")
+    evidence.append(
+        f"training loss {train_start:.3f} -> {train_end:.3f} (mean of the first/last {k} logged "
+        f"values): down {train_drop:.0%} ({_mark(train_drop, limits.underfit_train_drop, limits)} the "
+        f"{limits.underfit_train_drop:.0%} needed to count as learning)"
+    )
+    evidence.append(
+        f"validation loss {val_first:.3f} -> lowest {val_min:.3f} at step {int(steps[best])} -> last "
+        f"{val_last:.3f}: {val_rise:+.0%} above its lowest "
+        f"({_mark(val_rise, limits.overfit_val_rise, limits)} the {limits.overfit_val_rise:.0%} "
+        "overfitting threshold)"
+    )
+    evidence.append(
+        f"validation loss zigzag: {excess:.0%} of its lowest value travelled beyond a steady path "
+        f"({_mark(excess, limits.erratic_val_excess, limits)} the {limits.erratic_val_excess:.0%} "
+        "erratic threshold)"
+    )
     if metric_values is not None:
-        evidence.append(f"validation {column} {metric_values[0]:.3f} -> best {metric_values.max():.3f} -> last "
-                        f"{metric_values[-1]:.3f}; {drops} drop(s) of {limits.erratic_metric_drop:.2f} or more "
-                        "between consecutive evaluations (2 make it erratic)")
+        evidence.append(
+            f"validation {column} {metric_values[0]:.3f} -> best {metric_values.max():.3f} -> last "
+            f"{metric_values[-1]:.3f}; {drops} drop(s) of {limits.erratic_metric_drop:.2f} or more "
+            "between consecutive evaluations (2 make it erratic)"
+        )
 
     if excess >= limits.erratic_val_excess or drops >= 2:
         regime = "erratic"
     elif val_rise >= limits.overfit_val_rise and best < len(val) - 1 and train_end < train_at_best:
         regime = "overfitting"
-        evidence.append(f"meanwhile the training loss kept falling: {train_at_best:.3f} at the validation minimum "
-                        f"-> {train_end:.3f} at the end (the model memorises its training set)")
+        evidence.append(
+            f"meanwhile the training loss kept falling: {train_at_best:.3f} at the validation minimum "
+            f"-> {train_end:.3f} at the end (the model memorises its training set)"
+        )
     elif train_drop < limits.underfit_train_drop or still_falling >= limits.underfit_still_falling:
         regime = "underfitting"
-        evidence.append(f"validation loss over the last {third} evaluations: down {still_falling:.0%} "
-                        f"({_mark(still_falling, limits.underfit_still_falling, limits)} the "
-                        f"{limits.underfit_still_falling:.0%} that says it was still improving fast)")
+        evidence.append(
+            f"validation loss over the last {third} evaluations: down {still_falling:.0%} "
+            f"({_mark(still_falling, limits.underfit_still_falling, limits)} the "
+            f"{limits.underfit_still_falling:.0%} that says it was still improving fast)"
+        )
     else:
         regime = "good fit"
         evidence.append(f"gap at the end: validation {val_last:.3f} vs training {train_end:.3f}")

@@ -84,8 +84,9 @@ def _from_psutil(pid: int) -> MemorySnapshot:
     try:
         import psutil
     except ImportError as error:  # pragma: no cover - psutil is pinned in requirements.txt
-        raise MemorySplitUnavailable("no /proc/<pid>/status here and psutil is not installed: "
-                                     "pip install psutil") from error
+        raise MemorySplitUnavailable(
+            "no /proc/<pid>/status here and psutil is not installed: pip install psutil"
+        ) from error
     info = psutil.Process(pid).memory_info()
     shared = getattr(info, "shared", None)  # Linux only: file-backed + shared-memory resident pages
     if shared is None:
@@ -94,8 +95,9 @@ def _from_psutil(pid: int) -> MemorySnapshot:
             f"resident memory (rss={info.rss} bytes), not anonymous versus file-backed pages; the split needs "
             "Linux (/proc/<pid>/status)"
         )
-    return MemorySnapshot(rss=info.rss, anonymous=info.rss - shared, file_backed=shared, shared_memory=0,
-                          source="psutil")
+    return MemorySnapshot(
+        rss=info.rss, anonymous=info.rss - shared, file_backed=shared, shared_memory=0, source="psutil"
+    )
 
 
 BACKENDS = ("auto", "proc", "psutil")
@@ -116,8 +118,10 @@ def memory_snapshot(pid: int | None = None, backend: str = "auto") -> MemorySnap
     proc_available = Path("/proc/self/status").is_file()
     if backend == "proc" or (backend == "auto" and proc_available):
         if not proc_available:
-            raise MemorySplitUnavailable("no /proc/self/status on this platform: use backend='psutil' "
-                                         "(or 'auto'); the anonymous/file-backed split needs Linux")
+            raise MemorySplitUnavailable(
+                "no /proc/self/status on this platform: use backend='psutil' "
+                "(or 'auto'); the anonymous/file-backed split needs Linux"
+            )
         source = "/proc/self/status" if own else f"/proc/{pid}/status"
         try:
             text = Path(source).read_text(encoding="ascii", errors="replace")

@@ -31,8 +31,9 @@ def stack_attentions(attentions: object, batch_index: int = 0) -> np.ndarray:
     """
     if isinstance(attentions, (tuple, list)):
         if len(attentions) == 0:
-            raise ValueError("no attention weights (an empty tuple): load the model with "
-                             'attn_implementation="eager" to get them')
+            raise ValueError(
+                'no attention weights (an empty tuple): load the model with attn_implementation="eager" to get them'
+            )
         layers = [_as_numpy(layer) for layer in attentions]
         shapes = {layer.shape for layer in layers}
         if len(shapes) != 1:
@@ -59,9 +60,16 @@ def _check_tokens(tokens: Sequence[str] | None, size: int, what: str) -> None:
         raise ValueError(f"{len(tokens)} {what} labels for a matrix side of {size}")
 
 
-def attention_grid(attentions: object, tokens: Sequence[str] | None = None, *, batch_index: int = 0,
-                   highlight: Mapping[tuple[int, int], str] | None = None, title: str = "",
-                   cell_inches: float = 1.0, dpi: int = DEFAULT_DPI) -> Figure:
+def attention_grid(
+    attentions: object,
+    tokens: Sequence[str] | None = None,
+    *,
+    batch_index: int = 0,
+    highlight: Mapping[tuple[int, int], str] | None = None,
+    title: str = "",
+    cell_inches: float = 1.0,
+    dpi: int = DEFAULT_DPI,
+) -> Figure:
     """A grid of attention heatmaps, one row per layer and one column per head.
 
     In each small map, row i is the query token and column j the key token it attends to
@@ -76,8 +84,9 @@ def attention_grid(attentions: object, tokens: Sequence[str] | None = None, *, b
     highlight = dict(highlight or {})
     for layer, head in highlight:
         if not (0 <= layer < n_layers and 0 <= head < n_heads):
-            raise ValueError(f"cannot highlight layer {layer} head {head}: the model has "
-                             f"{n_layers} layers x {n_heads} heads")
+            raise ValueError(
+                f"cannot highlight layer {layer} head {head}: the model has {n_layers} layers x {n_heads} heads"
+            )
     fig = Figure(figsize=(cell_inches * n_heads + 0.6, cell_inches * n_layers + 0.6), dpi=dpi)
     axes = fig.subplots(n_layers, n_heads, squeeze=False)
     for layer in range(n_layers):
@@ -94,18 +103,36 @@ def attention_grid(attentions: object, tokens: Sequence[str] | None = None, *, b
                 for spine in ax.spines.values():  # a frame outside the map: it hides no cell
                     spine.set_edgecolor("red")
                     spine.set_linewidth(2.5)
-                ax.text(0.5, -0.08, highlight[(layer, head)], transform=ax.transAxes, ha="center", va="top",
-                        fontsize=7, color="red")
+                ax.text(
+                    0.5,
+                    -0.08,
+                    highlight[(layer, head)],
+                    transform=ax.transAxes,
+                    ha="center",
+                    va="top",
+                    fontsize=7,
+                    color="red",
+                )
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
-def token_heatmap(matrix: object, tokens: Sequence[str], *, key_tokens: Sequence[str] | None = None,
-                  title: str = "", cmap: str = "Blues", vmin: float | None = 0.0, vmax: float | None = 1.0,
-                  annotate: bool = False, xlabel: str = "key (attended to)", ylabel: str = "query (attending)",
-                  dpi: int = DEFAULT_DPI) -> Figure:
+def token_heatmap(
+    matrix: object,
+    tokens: Sequence[str],
+    *,
+    key_tokens: Sequence[str] | None = None,
+    title: str = "",
+    cmap: str = "Blues",
+    vmin: float | None = 0.0,
+    vmax: float | None = 1.0,
+    annotate: bool = False,
+    xlabel: str = "key (attended to)",
+    ylabel: str = "query (attending)",
+    dpi: int = DEFAULT_DPI,
+) -> Figure:
     """One (queries x keys) matrix, e.g. an attention map or a causal mask, with token labels on both axes.
 
     ``tokens`` labels the rows (queries) and, unless ``key_tokens`` is given, the columns too.
@@ -129,8 +156,15 @@ def token_heatmap(matrix: object, tokens: Sequence[str], *, key_tokens: Sequence
     if annotate:
         middle = (np.nanmax(values) + np.nanmin(values)) / 2
         for (row, col), value in np.ndenumerate(values):
-            ax.text(col, row, f"{value:g}", ha="center", va="center", fontsize=7,
-                    color="white" if value > middle else "black")
+            ax.text(
+                col,
+                row,
+                f"{value:g}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if value > middle else "black",
+            )
     fig.colorbar(image, ax=ax, shrink=0.8)
     if title:
         ax.set_title(title)
@@ -138,8 +172,9 @@ def token_heatmap(matrix: object, tokens: Sequence[str], *, key_tokens: Sequence
     return fig
 
 
-def head_scores(scores: Mapping[str, object], *, ncols: int | None = None, fmt: str = ".2f",
-                dpi: int = DEFAULT_DPI) -> Figure:
+def head_scores(
+    scores: Mapping[str, object], *, ncols: int | None = None, fmt: str = ".2f", dpi: int = DEFAULT_DPI
+) -> Figure:
     """One annotated (layers x heads) heatmap per pattern, to compare heads by a measured score.
 
     ``scores`` maps a pattern name (e.g. "previous token") to a (layers, heads) array; panels are laid
@@ -162,7 +197,7 @@ def head_scores(scores: Mapping[str, object], *, ncols: int | None = None, fmt: 
     n_layers, n_heads = next(iter(shapes))
     fig = Figure(figsize=(0.5 * n_heads * ncols + 0.8, (0.45 * n_layers + 1.0) * nrows), dpi=dpi)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    for ax in axes[len(arrays):]:
+    for ax in axes[len(arrays) :]:
         fig.delaxes(ax)
     for ax, (name, array) in zip(axes, arrays.items()):
         ax.imshow(array, cmap="magma", vmin=0.0, vmax=max(1e-9, float(array.max())))
@@ -172,8 +207,14 @@ def head_scores(scores: Mapping[str, object], *, ncols: int | None = None, fmt: 
         ax.set_xlabel("head")
         ax.set_ylabel("layer")
         for (layer, head), value in np.ndenumerate(array):
-            ax.text(head, layer, format(value, fmt).lstrip("0") if 0 <= value < 1 else format(value, fmt),
-                    ha="center", va="center", fontsize=6,
-                    color="black" if value > 0.6 * array.max() else "white")
+            ax.text(
+                head,
+                layer,
+                format(value, fmt).lstrip("0") if 0 <= value < 1 else format(value, fmt),
+                ha="center",
+                va="center",
+                fontsize=6,
+                color="black" if value > 0.6 * array.max() else "white",
+            )
     fig.tight_layout()
     return fig

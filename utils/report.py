@@ -5,21 +5,22 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
-from pathlib import Path
 
-from utils.environment import asset_home, hub_mode
+from utils.environment import asset_home, display_path, hub_mode
 from utils.modes import mode_name
 
-PACKAGES = ("torch", "transformers", "tokenizers", "datasets", "evaluate", "accelerate", "faiss-cpu",
-            "pandas", "matplotlib", "nbval")
-
-
-def display_path(path: Path) -> str:
-    """``path`` with the user's home shown as ``~`` (outputs must not contain machine paths)."""
-    try:
-        return "~/" + path.relative_to(Path.home()).as_posix()
-    except ValueError:
-        return str(path)
+PACKAGES = (
+    "torch",
+    "transformers",
+    "tokenizers",
+    "datasets",
+    "evaluate",
+    "accelerate",
+    "faiss-cpu",
+    "pandas",
+    "matplotlib",
+    "nbval",
+)
 
 
 def environment_report() -> dict[str, str]:
@@ -37,5 +38,5 @@ def environment_report() -> dict[str, str]:
     report["torch threads"] = str(torch.get_num_threads())
     report["mode"] = mode_name()
     report["models from"] = "hub (LLM_RETREAT_HUB=1)" if hub_mode() else "local asset home"
-    report["asset home"] = display_path(asset_home())
+    report["asset home"] = display_path(asset_home(), asset_relative=False)
     return report

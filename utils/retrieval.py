@@ -45,8 +45,9 @@ def recall_at_k(approximate_ids: Sequence[int], exact_ids: Sequence[int], k: int
     _check_k(k)
     approximate, exact = [int(i) for i in list(approximate_ids)[:k]], [int(i) for i in list(exact_ids)[:k]]
     if len(exact) < k or len(approximate) < k:
-        raise ValueError(f"recall@{k} needs {k} ids on each side, got {len(approximate)} approximate "
-                         f"and {len(exact)} exact")
+        raise ValueError(
+            f"recall@{k} needs {k} ids on each side, got {len(approximate)} approximate and {len(exact)} exact"
+        )
     if MISSING in exact:
         raise ValueError(f"the exact top {k} contains -1 (no result): search fewer neighbours than documents")
     if len(set(exact)) < k:
@@ -54,15 +55,15 @@ def recall_at_k(approximate_ids: Sequence[int], exact_ids: Sequence[int], k: int
     return len(set(exact) & (set(approximate) - {MISSING})) / k
 
 
-def mean_precision_at_k(query_labels: Sequence[Hashable], result_labels: Sequence[Sequence[Hashable]],
-                        k: int) -> float:
+def mean_precision_at_k(query_labels: Sequence[Hashable], result_labels: Sequence[Sequence[Hashable]], k: int) -> float:
     """:func:`precision_at_k` averaged over queries. Raises ValueError on no queries or unequal lengths."""
     _check_batch(len(query_labels), len(result_labels))
     return sum(precision_at_k(q, r, k) for q, r in zip(query_labels, result_labels)) / len(query_labels)
 
 
-def mean_recall_at_k(approximate_ids: Sequence[Sequence[int]] | Any, exact_ids: Sequence[Sequence[int]] | Any,
-                     k: int) -> float:
+def mean_recall_at_k(
+    approximate_ids: Sequence[Sequence[int]] | Any, exact_ids: Sequence[Sequence[int]] | Any, k: int
+) -> float:
     """:func:`recall_at_k` averaged over queries (rows of two id matrices, e.g. faiss's ``I`` arrays).
 
     Raises ValueError on no queries or a different number of rows.

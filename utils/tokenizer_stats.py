@@ -13,8 +13,16 @@ import pandas as pd
 from transformers import PreTrainedTokenizerBase
 
 PER_TEXT_COLUMNS = ["characters", "words", "tokens", "unknown", "sequence length"]
-SUMMARY_COLUMNS = ["texts", "words", "tokens", "tokens per word", "unknown share", "mean sequence length",
-                   "max sequence length", "share over max_length"]
+SUMMARY_COLUMNS = [
+    "texts",
+    "words",
+    "tokens",
+    "tokens per word",
+    "unknown share",
+    "mean sequence length",
+    "max sequence length",
+    "share over max_length",
+]
 
 
 def count_words(text: str) -> int:
@@ -36,8 +44,10 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
 
 def _check_tokenizer(tokenizer: object, name: str = "tokenizer") -> PreTrainedTokenizerBase:
     if not isinstance(tokenizer, PreTrainedTokenizerBase):
-        raise TypeError(f"{name} must be a transformers tokenizer, got {type(tokenizer).__name__}; wrap a "
-                        "tokenizers.Tokenizer first: PreTrainedTokenizerFast(tokenizer_object=...)")
+        raise TypeError(
+            f"{name} must be a transformers tokenizer, got {type(tokenizer).__name__}; wrap a "
+            "tokenizers.Tokenizer first: PreTrainedTokenizerFast(tokenizer_object=...)"
+        )
     return tokenizer
 
 
@@ -56,17 +66,21 @@ def text_stats(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> pd.D
     ids = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
     unk_id = tokenizer.unk_token_id
     n_special = tokenizer.num_special_tokens_to_add(pair=False)
-    return pd.DataFrame({
-        "characters": [len(text) for text in texts],
-        "words": [count_words(text) for text in texts],
-        "tokens": [len(row) for row in ids],
-        "unknown": [0 if unk_id is None else sum(i == unk_id for i in row) for row in ids],
-        "sequence length": [len(row) + n_special for row in ids],
-    }, columns=PER_TEXT_COLUMNS)
+    return pd.DataFrame(
+        {
+            "characters": [len(text) for text in texts],
+            "words": [count_words(text) for text in texts],
+            "tokens": [len(row) for row in ids],
+            "unknown": [0 if unk_id is None else sum(i == unk_id for i in row) for row in ids],
+            "sequence length": [len(row) + n_special for row in ids],
+        },
+        columns=PER_TEXT_COLUMNS,
+    )
 
 
-def compare_tokenizers(tokenizers: Mapping[str, PreTrainedTokenizerBase], texts: Sequence[str], *,
-                       max_length: int = 512) -> pd.DataFrame:
+def compare_tokenizers(
+    tokenizers: Mapping[str, PreTrainedTokenizerBase], texts: Sequence[str], *, max_length: int = 512
+) -> pd.DataFrame:
     """One row per tokenizer (indexed by its name), measured on the same ``texts``.
 
     Columns: ``texts``, ``words`` and ``tokens`` (totals), ``tokens per word`` (fertility: total tokens /

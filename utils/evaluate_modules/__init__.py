@@ -29,6 +29,8 @@ def module_path(name: str) -> str:
     Raises ValueError naming the available modules when ``name`` is not one of them.
     """
     if name not in available():
-        raise ValueError(f"no project metric module named {name!r}; available: {', '.join(available()) or 'none'}. "
-                         f"Write one in utils/evaluate_modules/{name}/{name}.py")
+        raise ValueError(
+            f"no project metric module named {name!r}; available: {', '.join(available()) or 'none'}. "
+            f"Write one in utils/evaluate_modules/{name}/{name}.py"
+        )
     return str(HERE / name)

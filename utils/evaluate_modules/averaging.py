@@ -21,8 +21,15 @@ from utils import metrics
 AVERAGES = ("binary", "macro", "micro", "weighted", None)
 
 
-def averaged_score(key: str, predictions: Sequence[int], references: Sequence[int], *, average: str | None = "binary",
-                   pos_label: int = 1, labels: Sequence[int] | None = None) -> float | list[float]:
+def averaged_score(
+    key: str,
+    predictions: Sequence[int],
+    references: Sequence[int],
+    *,
+    average: str | None = "binary",
+    pos_label: int = 1,
+    labels: Sequence[int] | None = None,
+) -> float | list[float]:
     """``key`` ("precision", "recall" or "f1") averaged as ``average`` says.
 
     ``labels`` chooses the classes to score (default: every label seen in predictions or references, sorted).
@@ -37,8 +44,10 @@ def averaged_score(key: str, predictions: Sequence[int], references: Sequence[in
     seen = sorted(set(predictions) | set(references))
     if average == "binary":
         if len(seen) > 2:
-            raise ValueError(f"average='binary' needs at most two distinct labels, got {len(seen)} ({seen}); "
-                             "choose average='macro', 'micro' or 'weighted' for multi-class data")
+            raise ValueError(
+                f"average='binary' needs at most two distinct labels, got {len(seen)} ({seen}); "
+                "choose average='macro', 'micro' or 'weighted' for multi-class data"
+            )
         return metrics.precision_recall_f1(predictions, references, positive=pos_label)[key]
     labels = seen if labels is None else [int(label) for label in labels]
     if not labels:

@@ -47,18 +47,23 @@ Example:
 
 def describe_averaged(key: str, definition: str, example: str) -> tuple[str, str]:
     """The description and the arguments text of the averaged metric ``key`` (shown by ``evaluate``)."""
-    description = (f"\n{definition}\nTP, FP and FN count true positives, false positives and false negatives of one "
-                   "class.\nIt ranges from 0.0 to 1.0; a ratio with a zero denominator counts as 0.0.\n"
-                   "For more than two classes, choose how to combine the per-class scores with `average`.\n")
+    description = (
+        f"\n{definition}\nTP, FP and FN count true positives, false positives and false negatives of one "
+        "class.\nIt ranges from 0.0 to 1.0; a ratio with a zero denominator counts as 0.0.\n"
+        "For more than two classes, choose how to combine the per-class scores with `average`.\n"
+    )
     return description, _AVERAGED_ARGS.format(key=key, example=example)
 
 
 def label_metric_info(description: str, inputs_description: str, reference_url: str) -> evaluate.MetricInfo:
     """The MetricInfo of a metric over integer label ids (``predictions`` and ``references``)."""
     return evaluate.MetricInfo(
-        description=description, citation="", inputs_description=inputs_description,
+        description=description,
+        citation="",
+        inputs_description=inputs_description,
         features=datasets.Features({"predictions": datasets.Value("int32"), "references": datasets.Value("int32")}),
-        reference_urls=[reference_url])
+        reference_urls=[reference_url],
+    )
 
 
 class AveragedLabelMetric(evaluate.Metric):
@@ -81,5 +86,8 @@ class AveragedLabelMetric(evaluate.Metric):
         return label_metric_info(*self.texts, f"{SKLEARN_DOCS}#precision-recall-f-measure-metrics")
 
     def _compute(self, predictions, references, average="binary", pos_label=1, labels=None):
-        return {self.key: averaging.averaged_score(self.key, predictions, references, average=average,
-                                                   pos_label=pos_label, labels=labels)}
+        return {
+            self.key: averaging.averaged_score(
+                self.key, predictions, references, average=average, pos_label=pos_label, labels=labels
+            )
+        }

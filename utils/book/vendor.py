@@ -11,8 +11,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-LOCK_DIR = Path(__file__).with_name("vendor")
+from utils.environment import REPO_ROOT
+
+ROOT = REPO_ROOT
+LOCK_DIR = Path(__file__).with_name("vendor_lock")
 VENDOR = ROOT / "build" / "vendor"
 FILES = {  # what the pages load, relative to build/vendor/node_modules
     "reveal": "reveal.js/dist/reveal.js",
@@ -27,9 +29,11 @@ MATHJAX_CONFIG = "?config=TeX-AMS_CHTML-full,Safe"
 def is_installed() -> bool:
     """True when every vendored file is present and the installed lock equals the committed one."""
     installed_lock = VENDOR / "package-lock.json"
-    return (installed_lock.is_file()
-            and installed_lock.read_bytes() == (LOCK_DIR / "package-lock.json").read_bytes()
-            and all((VENDOR / "node_modules" / path).is_file() for path in FILES.values()))
+    return (
+        installed_lock.is_file()
+        and installed_lock.read_bytes() == (LOCK_DIR / "package-lock.json").read_bytes()
+        and all((VENDOR / "node_modules" / path).is_file() for path in FILES.values())
+    )
 
 
 def install(log=print) -> Path:
@@ -41,17 +45,22 @@ def install(log=print) -> Path:
         return VENDOR
     npm = shutil.which("npm")
     if npm is None:
-        raise RuntimeError("npm is needed to install reveal.js and MathJax for the offline book and slides: "
-                           "install Node.js (Debian: apt-get install -y npm), then rerun the make target")
+        raise RuntimeError(
+            "npm is needed to install reveal.js and MathJax for the offline book and slides: "
+            "install Node.js (Debian: apt-get install -y npm), then rerun the make target"
+        )
     VENDOR.mkdir(parents=True, exist_ok=True)
     for name in ("package.json", "package-lock.json"):
         shutil.copyfile(LOCK_DIR / name, VENDOR / name)
     log("installing reveal.js, require.js, jQuery and MathJax from the npm registry (pinned, with integrity hashes)")
-    result = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=VENDOR,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=VENDOR, capture_output=True, text=True
+    )
     if result.returncode != 0 or not is_installed():
-        raise RuntimeError(f"npm ci failed in build/vendor:\n{result.stderr.strip()[-2000:]}\n"
-                           "Check that the npm registry is reachable, then rerun the make target.")
+        raise RuntimeError(
+            f"npm ci failed in build/vendor:\n{result.stderr.strip()[-2000:]}\n"
+            "Check that the npm registry is reachable, then rerun the make target."
+        )
     return VENDOR
 
 

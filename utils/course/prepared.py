@@ -1,4 +1,4 @@
-"""Turn the kit's raw text files into ``load_dataset``-ready JSON-lines files in the asset home.
+"""Prepared datasets: the kit's raw text files turned into ``load_dataset``-ready JSON-lines files in the asset home.
 
 Nothing here is committed to git: the VADER sentences and the Wikipedia summaries are third-party
 data, read from the archives fetched by :mod:`utils.kit` and written to
@@ -17,11 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils.environment import asset_home
+from utils.course.files import REPO_DATA, asset_path, is_complete, write_marker
 
 PREP_VERSION = "1"  # bump when the preparation rules change: prepared folders then rebuild
 SPLIT_SEED = 20261129
-MARKER = ".complete"
 
 VADER_FILES = {
     "movie-reviews": "movieReviewSnippets_GroundTruth.txt",
@@ -44,30 +43,50 @@ class Prepared:
 
     @property
     def folder(self) -> Path:
-        return asset_home() / "datasets" / self.name
+        return asset_path(f"datasets/{self.name}")
 
     def files(self) -> dict[str, str]:
         return {split: str(self.folder / f"{split}.jsonl") for split in self.splits}
 
 
 PREPARED: dict[str, Prepared] = {
-    "movie-reviews": Prepared("movie-reviews", ("raw/vader/" + VADER_FILES["movie-reviews"],),
-                              ("train", "validation", "test"),
-                              "VADER movie-review sentences (Rotten Tomatoes), binarised at score > 0",
-                              "research data: local use only"),
-    **{name: Prepared(name, ("raw/vader/" + file,), ("test",),
-                      f"VADER {file.split('_')[0]} ground truth, binarised at score > 0",
-                      "research data: local use only")
-       for name, file in VADER_FILES.items() if name != "movie-reviews"},
-    **{name: Prepared(name, ("raw/wiki/" + file,), ("train",),
-                      f"Wikipedia lead summaries ({file[10:15]}), Wikipedia contributors", "CC BY-SA 4.0")
-       for name, file in WIKI_FILES.items()},
+    "movie-reviews": Prepared(
+        "movie-reviews",
+        ("raw/vader/" + VADER_FILES["movie-reviews"],),
+        ("train", "validation", "test"),
+        "VADER movie-review sentences (Rotten Tomatoes), binarised at score > 0",
+        "research data: local use only",
+    ),
+    **{
+        name: Prepared(
+            name,
+            ("raw/vader/" + file,),
+            ("test",),
+            f"VADER {file.split('_')[0]} ground truth, binarised at score > 0",
+            "research data: local use only",
+        )
+        for name, file in VADER_FILES.items()
+        if name != "movie-reviews"
+    },
+    **{
+        name: Prepared(
+            name,
+            ("raw/wiki/" + file,),
+            ("train",),
+            f"Wikipedia lead summaries ({file[10:15]}), Wikipedia contributors",
+            "CC BY-SA 4.0",
+        )
+        for name, file in WIKI_FILES.items()
+    },
     # Our questions (data/qa, committed) joined with their contexts (kit, never committed) by title.
-    "qa": Prepared("qa", ("raw/wiki/" + WIKI_FILES["wiki-en"],), ("train", "validation", "test"),
-                   "project-written questions (data/qa) + English Wikipedia summaries as contexts",
-                   "questions: ours; contexts: CC BY-SA 4.0"),
+    "qa": Prepared(
+        "qa",
+        ("raw/wiki/" + WIKI_FILES["wiki-en"],),
+        ("train", "validation", "test"),
+        "project-written questions (data/qa) + English Wikipedia summaries as contexts",
+        "questions: ours; contexts: CC BY-SA 4.0",
+    ),
 }
-REPO_DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def normalise(text: str) -> str:
@@ -95,8 +114,9 @@ def read_vader(path: Path) -> list[dict]:
     return rows
 
 
-def stratified_split(rows: list[dict], fractions: dict[str, float], seed: int = SPLIT_SEED,
-                     key: str = "label") -> dict[str, list[dict]]:
+def stratified_split(
+    rows: list[dict], fractions: dict[str, float], seed: int = SPLIT_SEED, key: str = "label"
+) -> dict[str, list[dict]]:
     """Split rows into named parts with the same label proportions in each (seeded, fixed)."""
     rng = random.Random(seed)
     parts: dict[str, list[dict]] = {name: [] for name in fractions}
@@ -124,7 +144,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 
 
 def _prepare_rows(prepared: Prepared) -> dict[str, list[dict]]:
-    raw = asset_home() / prepared.raw[0]
+    raw = asset_path(prepared.raw[0])
     if prepared.name == "movie-reviews":
         return stratified_split(read_vader(raw), {"train": 0.8, "validation": 0.1, "test": 0.1})
     if prepared.name in VADER_FILES:
@@ -148,33 +168,45 @@ def join_contexts(questions_file: Path, summaries: dict[str, dict]) -> list[dict
             raise ValueError(f"{questions_file.name}: {question['id']} names an unknown article {question['title']!r}")
         context = summaries[question["title"]]["extract"]
         for text, start in zip(question["answers"]["text"], question["answers"]["answer_start"]):
-            if context[start:start + len(text)] != text:
+            if context[start : start + len(text)] != text:
                 raise ValueError(f"{questions_file.name}: {question['id']}: answer {text!r} is not at {start}")
-        rows.append({"id": question["id"], "title": question["title"], "context": context,
-                     "question": question["question"], "answers": question["answers"]})
+        rows.append(
+            {
+                "id": question["id"],
+                "title": question["title"],
+                "context": context,
+                "question": question["question"],
+                "answers": question["answers"],
+            }
+        )
     return rows
+
+
+def committed_sources(prepared: Prepared) -> tuple[Path, ...]:
+    """The files in data/ that a prepared dataset is made from (qa: the committed questions)."""
+    if prepared.name == "qa":
+        return tuple(REPO_DATA / "qa" / f"{split}.jsonl" for split in prepared.splits)
+    return ()
 
 
 def _fingerprint(prepared: Prepared) -> str:
     digest = hashlib.sha256(f"{PREP_VERSION}:{SPLIT_SEED}:{prepared}".encode())
     for relative in prepared.raw:
-        digest.update((asset_home() / relative).read_bytes())
-    if prepared.name == "qa":
-        for split in prepared.splits:
-            digest.update((REPO_DATA / "qa" / f"{split}.jsonl").read_bytes())
+        digest.update(asset_path(relative).read_bytes())
+    for path in committed_sources(prepared):
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
 def is_ready(prepared: Prepared) -> bool:
-    marker = prepared.folder / MARKER
-    return marker.is_file() and all(Path(f).is_file() for f in prepared.files().values())
+    """True when the dataset's folder is whole (every split file there, at the size it was written)."""
+    return is_complete(prepared.folder) and all(Path(f).is_file() for f in prepared.files().values())
 
 
 def prepare(prepared: Prepared, log: Callable[[str], None] = print) -> Path:
     """Write the dataset's split files unless they are already there from the same raw data and rules."""
-    marker = prepared.folder / MARKER
     fingerprint = _fingerprint(prepared)
-    if is_ready(prepared) and marker.read_text(encoding="utf-8").strip() == fingerprint:
+    if is_ready(prepared) and is_complete(prepared.folder, fingerprint):
         return prepared.folder
     log(f"preparing datasets/{prepared.name}")
     if prepared.folder.exists():
@@ -182,18 +214,10 @@ def prepare(prepared: Prepared, log: Callable[[str], None] = print) -> Path:
     prepared.folder.mkdir(parents=True)
     for split, rows in _prepare_rows(prepared).items():
         write_jsonl(prepared.folder / f"{split}.jsonl", rows)
-    marker.write_text(fingerprint + "\n", encoding="utf-8")
+    write_marker(prepared.folder, fingerprint)
     return prepared.folder
 
 
 def prepare_all(log: Callable[[str], None] = print) -> None:
     for prepared in PREPARED.values():
         prepare(prepared, log=log)
-
-
-def status_rows() -> list[dict[str, str]]:
-    from utils.kit import folder_size, human_size
-
-    return [{"asset": f"datasets/{p.name}", "present": "yes" if is_ready(p) else "no",
-             "size": human_size(folder_size(p.folder)) if is_ready(p) else "-",
-             "source": p.source, "licence": p.licence} for p in PREPARED.values()]

@@ -17,10 +17,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from utils.notebook_meta import CACHED_TAG, TRAINING_TAG, has_tag
+from utils.book.meta import CACHED_TAG, TRAINING_TAG, has_tag
+from utils.environment import REPO_ROOT
 
 SLOW_CELL_S = 20.0
-TIMINGS_FILE = Path(__file__).resolve().parents[1] / "notebooks" / "timings.json"
+TIMINGS_FILE = REPO_ROOT / "notebooks" / "timings.json"
 MODES = ("full", "smoke")
 
 
@@ -46,9 +47,16 @@ def notebook_timings(nb: Any) -> list[dict]:
         seconds = cell_seconds(cell)
         source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
         first = next((line for line in source.splitlines() if line.strip() and not line.startswith("#")), "")
-        rows.append({"cell": index, "id": cell.get("id", ""), "seconds": None if seconds is None else round(seconds, 2),
-                     "training": has_tag(cell, TRAINING_TAG), "cached": has_tag(cell, CACHED_TAG),
-                     "code": first.strip()[:80]})
+        rows.append(
+            {
+                "cell": index,
+                "id": cell.get("id", ""),
+                "seconds": None if seconds is None else round(seconds, 2),
+                "training": has_tag(cell, TRAINING_TAG),
+                "cached": has_tag(cell, CACHED_TAG),
+                "code": first.strip()[:80],
+            }
+        )
     return rows
 
 
@@ -65,7 +73,10 @@ def record(stem: str, mode: str, total_seconds: float, rows: list[dict], path: P
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     data = load(path)
     data.setdefault("notebooks", {}).setdefault(stem, {})[mode] = {
-        "measured": datetime.now().strftime("%Y-%m-%d"), "total_seconds": round(total_seconds, 1), "cells": rows}
+        "measured": datetime.now().strftime("%Y-%m-%d"),
+        "total_seconds": round(total_seconds, 1),
+        "cells": rows,
+    }
     data["notebooks"] = dict(sorted(data["notebooks"].items()))
     path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 
@@ -81,8 +92,11 @@ def slow_cells(data: dict, threshold: float = SLOW_CELL_S, cached: bool = False)
 
     With ``cached=True``: the slow cells tagged ``cached`` instead (one-time work that later runs load).
     """
-    return [row for row in report_rows(data) if row["full_s"] is not None and row["full_s"] > threshold
-            and not row["training"] and row["cached"] == cached]
+    return [
+        row
+        for row in report_rows(data)
+        if row["full_s"] is not None and row["full_s"] > threshold and not row["training"] and row["cached"] == cached
+    ]
 
 
 def report_rows(data: dict) -> list[dict]:
@@ -91,9 +105,17 @@ def report_rows(data: dict) -> list[dict]:
     for stem, modes in data.get("notebooks", {}).items():
         smoke = {row["id"]: row["seconds"] for row in modes.get("smoke", {}).get("cells", [])}
         for row in modes.get("full", {}).get("cells", []):
-            rows.append({"notebook": stem, "cell": row["cell"], "full_s": row["seconds"],
-                         "smoke_s": smoke.get(row["id"]), "training": row["training"],
-                         "cached": row.get("cached", False), "code": row["code"]})
+            rows.append(
+                {
+                    "notebook": stem,
+                    "cell": row["cell"],
+                    "full_s": row["seconds"],
+                    "smoke_s": smoke.get(row["id"]),
+                    "training": row["training"],
+                    "cached": row.get("cached", False),
+                    "code": row["code"],
+                }
+            )
     return sorted(rows, key=lambda r: -(r["full_s"] or 0.0))
 
 
@@ -103,19 +125,30 @@ def format_report(data: dict, top: int = 15, threshold: float = SLOW_CELL_S) -> 
     for stem, modes in data.get("notebooks", {}).items():
         full, smoke = modes.get("full", {}), modes.get("smoke", {})
         lines.append(f"| {stem} | {full.get('total_seconds', '–')} s | {smoke.get('total_seconds', '–')} s |")
-    lines += ["", f"Slowest cells in full mode (top {top}; tag `training`: trains a model; `cached`: one-time work "
-              "saved to disk, later runs load it):", "",
-              "| notebook | cell | full s | smoke s | tag | first line |", "|---|---:|---:|---:|---|---|"]
+    lines += [
+        "",
+        f"Slowest cells in full mode (top {top}; tag `training`: trains a model; `cached`: one-time work "
+        "saved to disk, later runs load it):",
+        "",
+        "| notebook | cell | full s | smoke s | tag | first line |",
+        "|---|---:|---:|---:|---|---|",
+    ]
     for row in report_rows(data)[:top]:
         tag = "training" if row["training"] else "cached" if row["cached"] else ""
-        lines.append(f"| {row['notebook']} | {row['cell']} | {row['full_s']} | {row['smoke_s']} | "
-                     f"{tag} | `{row['code'].replace('|', '/')}` |")
+        lines.append(
+            f"| {row['notebook']} | {row['cell']} | {row['full_s']} | {row['smoke_s']} | "
+            f"{tag} | `{row['code'].replace('|', '/')}` |"
+        )
 
     def listed(rows):
         return ", ".join(f"{r['notebook']} cell {r['cell']} ({r['full_s']} s)" for r in rows) or "none"
 
-    lines += ["", f"Cells over {threshold:.0f} s in full mode that are neither training nor cached cells (to split "
-              f"or speed up): {listed(slow_cells(data, threshold))}",
-              "", f"Cached cells over {threshold:.0f} s in full mode (the first run; a rerun loads the saved result): "
-              f"{listed(slow_cells(data, threshold, cached=True))}"]
+    lines += [
+        "",
+        f"Cells over {threshold:.0f} s in full mode that are neither training nor cached cells (to split "
+        f"or speed up): {listed(slow_cells(data, threshold))}",
+        "",
+        f"Cached cells over {threshold:.0f} s in full mode (the first run; a rerun loads the saved result): "
+        f"{listed(slow_cells(data, threshold, cached=True))}",
+    ]
     return "\n".join(lines)

@@ -105,9 +105,9 @@ def read_frame(nb: Any) -> Frame:
     for text in markdown:
         heading = EXERCISES_HEADING.search(text)
         if heading:
-            section = text[heading.end():]
+            section = text[heading.end() :]
             solutions = re.search(r"^#{2,4}\s*Solutions?\b", section, re.IGNORECASE | re.MULTILINE)
-            section = section[:solutions.start()] if solutions else section
+            section = section[: solutions.start()] if solutions else section
             exercises = len(re.findall(r"^\d+\.\s", section, re.MULTILINE))
     return Frame(
         title=_strip_markdown(title_match.group(2)),

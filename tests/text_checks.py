@@ -9,22 +9,21 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 
+from utils.course.prepared import normalise  # the one key for duplicates, shared with data preparation
+
+__all__ = ["normalise", "words", "shingles", "near_duplicates", "bigram_diversity"]
+
 
 def words(text: str) -> list[str]:
     """Lower-cased word tokens (punctuation dropped)."""
     return re.findall(r"[\w']+", text.lower())
 
 
-def normalise(text: str) -> str:
-    """The key under which two texts count as duplicates: lower case, no punctuation, single spaces."""
-    return " ".join(words(text))
-
-
 def shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:
     tokens = words(text)
     if len(tokens) < n:
         return {tuple(tokens)} if tokens else set()
-    return {tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)}
+    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
 
 
 def near_duplicates(texts: Sequence[str], threshold: float = 0.5, n: int = 3) -> list[tuple[int, int, float]]:
