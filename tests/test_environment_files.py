@@ -76,3 +76,11 @@ def test_ci_runs_the_readme_test_command_on_cold_caches():
     readme = (ROOT / "README.md").read_text()
     quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     assert re.search(r"^make test\b", quick_start, re.MULTILINE), "the README's quick start must show `make test`"
+
+
+def test_make_test_runs_the_notebooks_twice_so_checked_outputs_cannot_depend_on_the_cache():
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\ntest: ", 1)[1].split("\n\n", 1)[0]
+    passes = [line for line in recipe.splitlines() if "pytest" in line and "--nbval-lax notebooks" in line]
+    assert len(passes) == 2, "make test must run nbval on the notebooks twice (cold caches, then the same caches warm)"
+    assert recipe.index("setup LLM_RETREAT_SMOKE=1") < recipe.index(passes[0])

@@ -88,22 +88,50 @@ def test_batches_must_match():
         mean_precision_at_k([], [], k=1)
 
 
-def test_timer_measures_the_block():
-    with Timer() as timer:
-        time.sleep(0.02)
-        assert timer.seconds > 0
-    assert 0.015 < timer.seconds < 1.0
-    frozen = timer.seconds
-    time.sleep(0.01)
-    assert timer.seconds == frozen  # stopped at the end of the block
+class FakeClock:
+    """Wall-clock and CPU time the test moves by hand: timer tests assert arithmetic, never the machine's speed."""
+
+    def __init__(self):
+        self.wall, self.cpu = 100.0, 5.0
+
+    def advance(self, wall: float, cpu: float = 0.0) -> None:
+        self.wall += wall
+        self.cpu += cpu
 
 
-def test_timer_counts_cpu_time_apart_from_waiting():
+@pytest.fixture
+def clock(monkeypatch):
+    import utils.retrieval
+
+    fake = FakeClock()
+    monkeypatch.setattr(utils.retrieval.time, "perf_counter", lambda: fake.wall)
+    monkeypatch.setattr(utils.retrieval.time, "process_time", lambda: fake.cpu)
+    return fake
+
+
+def test_timer_measures_the_block(clock):
     with Timer() as timer:
-        time.sleep(0.05)  # waiting costs no CPU
-        sum(i * i for i in range(200_000))  # working does
-    assert timer.cpu_seconds > 0
-    assert timer.cpu_seconds < timer.seconds
+        clock.advance(0.02)
+        assert timer.seconds == pytest.approx(0.02)  # readable while running
+        clock.advance(0.03)
+    assert timer.seconds == pytest.approx(0.05)
+    clock.advance(10.0)
+    assert timer.seconds == pytest.approx(0.05)  # stopped at the end of the block
+
+
+def test_timer_counts_cpu_time_apart_from_waiting(clock):
+    with Timer() as timer:
+        clock.advance(0.05)  # waiting costs no CPU
+        clock.advance(0.02, cpu=0.02)  # working does
+    assert timer.seconds == pytest.approx(0.07) and timer.cpu_seconds == pytest.approx(0.02)
+
+
+def test_timer_on_the_real_clock_reports_positive_times():
+    """One run on the real clocks, with no bound on speed (the machine may be loaded)."""
+    with Timer() as timer:
+        time.sleep(0.01)
+        sum(i * i for i in range(10_000))
+    assert timer.seconds >= 0.01 and timer.cpu_seconds >= 0
 
 
 def test_started_timer_keeps_running():
@@ -254,3 +282,9 @@ def test_unknown_module_is_named(notebook, tmp_path):
     )
     with pytest.raises(ValueError, match="unknown sentence-transformers module 'sentence_transformers.models.Dense'"):
         notebook["SentenceEncoder"](folder)(["a cat"])
+
+
+def test_the_short_list_guard_sits_exactly_at_k():
+    assert precision_at_k("a", ["a", "b", "a"], k=3) == pytest.approx(2 / 3)  # exactly k results are enough
+    with pytest.raises(ValueError, match="precision@3 needs at least 3 results, got 2"):
+        precision_at_k("a", ["a", "a"], k=3)  # k - 1 are not: dividing by k would hide the missing one

@@ -60,13 +60,15 @@ def run(selected: list[str] | None = None, record: bool = False) -> int:
 
 
 def tag(selected: list[str] | None = None) -> int:
-    """Set slide, solution and training metadata on the notebooks in place (no execution)."""
+    """Set slide, solution and training metadata on the notebooks in place and strip volatile metadata (no execution;
+    the pre-commit hook runs it)."""
     import nbformat
 
     for path in notebooks.notebook_paths(selected):
         nb = nbformat.read(path, as_version=4)
         before = json.dumps(nb, sort_keys=True)
         tag_cells(nb)
+        strip_volatile(nb)
         if json.dumps(nb, sort_keys=True) != before:
             nbformat.write(nb, path)
             print(f"tagged {path.name}")

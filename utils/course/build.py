@@ -23,7 +23,7 @@ from pathlib import Path
 
 from utils import metrics, task_features
 from utils.course import catalog, prepared, registry, training
-from utils.course.files import asset_path, format_table, write_marker
+from utils.course.files import MARKER, asset_path, format_table, is_complete, write_marker
 from utils.course.registry import (
     BASE_MODEL,
     INFO_FILE,
@@ -75,7 +75,7 @@ def fingerprint(spec: StandinSpec, settings: TrainSettings) -> str:
     for path in catalog.dataset_inputs(spec.dataset):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
-    digest.update((asset_path(BASE_MODEL) / ".complete").read_bytes())
+    digest.update((asset_path(BASE_MODEL) / MARKER).read_bytes())
     return digest.hexdigest()
 
 
@@ -123,7 +123,7 @@ def build(name: str, force: bool = False, log: Callable[[str], None] = print) ->
     standin = registry.spec(name)
     settings = standin.settings()
     target = model_dir(name)
-    if not (asset_path(BASE_MODEL) / ".complete").is_file():
+    if not is_complete(asset_path(BASE_MODEL)):
         raise FileNotFoundError(
             f"stand-in {name!r} needs the base model all-MiniLM-L6-v2, which is not in the asset "
             "home yet. Fetch it with: make kit"

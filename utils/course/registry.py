@@ -13,11 +13,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils.course.files import asset_path, is_complete
+from utils.course.files import MINILM, asset_path, is_complete
 from utils.course.schemas import EMOTION_LABELS, NER_LABELS
 from utils.modes import mode_name, scaled
 
-BASE_MODEL = "models/all-MiniLM-L6-v2"  # the kit folder every stand-in is fine-tuned from
+BASE_MODEL = MINILM  # the kit folder every stand-in is fine-tuned from
 INFO_FILE = "standin.json"
 
 

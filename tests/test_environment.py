@@ -1,0 +1,46 @@
+"""utils.environment: one source for the variables, and which warnings a learner sees."""
+
+import logging
+import subprocess
+import sys
+import warnings
+
+from utils import environment
+
+
+def test_the_makefile_exports_come_from_environment_defaults():
+    printed = subprocess.run([sys.executable, "utils/environment.py", "--make"], capture_output=True, text=True,
+                             cwd=environment.REPO_ROOT, check=True).stdout.split()
+    assert printed == [f"{key}={value}" for key, value in environment.environment_defaults().items()]
+    assert "PYTHONHASHSEED=0" in printed and "HF_HUB_OFFLINE=1" in printed
+
+
+def test_hub_mode_leaves_the_offline_flags_out(monkeypatch):
+    monkeypatch.setenv("LLM_RETREAT_HUB", "1")
+    assert not set(environment.OFFLINE_FLAGS) & set(environment.environment_defaults())
+
+
+def test_library_noise_is_filtered_by_message_not_by_category():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        environment.silence_library_noise()
+        warnings.warn("Specifying null_placement in SortOptions is deprecated", FutureWarning, stacklevel=1)
+        warnings.warn("your own code uses something deprecated", FutureWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["your own code uses something deprecated"]
+
+
+def test_the_warning_that_explains_a_too_long_text_is_shown(capfd):
+    """TRANSFORMERS_VERBOSITY=error quiets transformers, but not the tokenizer's warning that a text is longer than the
+    model accepts: it explains the size-mismatch error the forward pass raises next."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    environment.configure()
+    backend = Tokenizer(models.WordLevel({"[UNK]": 0, "word": 1}, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, model_max_length=8, unk_token="[UNK]")
+    capfd.readouterr()
+    tokenizer("word " * 20)
+    assert "longer than the specified maximum sequence length for this model (20 > 8)" in capfd.readouterr().err
+    quiet = logging.getLogger("transformers.modeling_utils")
+    assert not quiet.isEnabledFor(logging.WARNING)  # the rest of transformers stays at error
