@@ -10,14 +10,14 @@ seed: it predicts a mix of B-/I-/O labels, which exercises every grouping rule.
 """
 
 import pytest
-
-pytestmark = pytest.mark.assets  # loads models from the asset home (make setup)
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.notebook_code import NOTEBOOKS, run_cells
 from utils import checkpoint
+
+pytestmark = pytest.mark.assets  # loads models from the asset home (make setup)
 
 NOTEBOOK = NOTEBOOKS / "02_behind_the_pipeline.ipynb"
 TOLERANCE = 1e-5

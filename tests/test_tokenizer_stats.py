@@ -7,8 +7,6 @@ reference library on random texts (tokens = ``len(tokenizer.tokenize(text))``, s
 
 import pandas as pd
 import pytest
-
-pytestmark = pytest.mark.assets  # loads models from the asset home (make setup)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
@@ -16,6 +14,8 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from utils import checkpoint
 from utils.tokenizer_stats import PER_TEXT_COLUMNS, SUMMARY_COLUMNS, compare_tokenizers, count_words, text_stats
+
+pytestmark = pytest.mark.assets  # loads models from the asset home (make setup)
 
 VOCAB = {"[UNK]": 0, "[CLS]": 1, "[SEP]": 2, "[PAD]": 3, "hello": 4, "world": 5, "##s": 6, "!": 7}
 

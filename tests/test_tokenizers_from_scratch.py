@@ -16,12 +16,12 @@ import math
 from pathlib import Path
 
 import pytest
-
-pytestmark = pytest.mark.assets  # loads models from the asset home (make setup)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.notebook_code import NOTEBOOKS, run_cells
+
+pytestmark = pytest.mark.assets  # loads models from the asset home (make setup)
 
 NOTEBOOK = NOTEBOOKS / "05_tokenizers_from_scratch.ipynb"
 MARKERS = [
