@@ -9,8 +9,13 @@ from utils import environment
 
 
 def test_the_makefile_exports_come_from_environment_defaults():
-    printed = subprocess.run([sys.executable, "utils/environment.py", "--make"], capture_output=True, text=True,
-                             cwd=environment.REPO_ROOT, check=True).stdout.split()
+    printed = subprocess.run(
+        [sys.executable, "utils/environment.py", "--make"],
+        capture_output=True,
+        text=True,
+        cwd=environment.REPO_ROOT,
+        check=True,
+    ).stdout.split()
     assert printed == [f"{key}={value}" for key, value in environment.environment_defaults().items()]
     assert "PYTHONHASHSEED=0" in printed and "HF_HUB_OFFLINE=1" in printed
 

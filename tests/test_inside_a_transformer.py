@@ -28,9 +28,22 @@ from tests.notebook_code import NOTEBOOKS, notebook_cell
 from utils import checkpoint
 
 NOTEBOOK = NOTEBOOKS / "17_inside_a_transformer.ipynb"
-MARKERS = ["def attention(", "def split_heads(", "def layer_weights(", "def rms_norm(", "def rope_cos_sin(",
-           "def gqa_attention(", "def swiglu_mlp(", "def decoder_layer(", "def decoder_forward(", "def compare(",
-           "def layer_norm(", "def encoder_layer(", "def encoder_forward(", "def decoder_parameter_counts("]
+MARKERS = [
+    "def attention(",
+    "def split_heads(",
+    "def layer_weights(",
+    "def rms_norm(",
+    "def rope_cos_sin(",
+    "def gqa_attention(",
+    "def swiglu_mlp(",
+    "def decoder_layer(",
+    "def decoder_forward(",
+    "def compare(",
+    "def layer_norm(",
+    "def encoder_layer(",
+    "def encoder_forward(",
+    "def decoder_parameter_counts(",
+]
 REAL_SMOL_LAYERS = 3
 
 
@@ -83,9 +96,16 @@ def assert_equal_within_tolerance(nb, table):
 
 # ---------------------------------------------------------------- attention
 
+
 @settings(max_examples=40, deadline=None)
-@given(batch=st.integers(1, 3), heads=st.integers(1, 4), tokens=st.integers(1, 12), size=st.sampled_from([1, 4, 8, 32]),
-       masking=st.sampled_from(["none", "causal", "random"]), seed=st.integers(0, 2**16))
+@given(
+    batch=st.integers(1, 3),
+    heads=st.integers(1, 4),
+    tokens=st.integers(1, 12),
+    size=st.sampled_from([1, 4, 8, 32]),
+    masking=st.sampled_from(["none", "causal", "random"]),
+    seed=st.integers(0, 2**16),
+)
 def test_attention_matches_torch_sdpa(nb, batch, heads, tokens, size, masking, seed):
     generator = torch.Generator().manual_seed(seed)
     q, k, v = torch.randn(3, batch, heads, tokens, size, generator=generator).unbind(0)
@@ -105,6 +125,7 @@ def test_attention_matches_torch_sdpa(nb, batch, heads, tokens, size, masking, s
 
 # ---------------------------------------------------------------- the decoder (SmolLM2's blocks)
 
+
 @st.composite
 def llama_configs(draw):
     from transformers import LlamaConfig
@@ -112,12 +133,20 @@ def llama_configs(draw):
     kv_heads = draw(st.integers(1, 3))
     heads = kv_heads * draw(st.integers(1, 3))
     head_dim = draw(st.sampled_from([4, 8, 16]))
-    return LlamaConfig(vocab_size=draw(st.integers(16, 200)), hidden_size=heads * head_dim, head_dim=head_dim,
-                       intermediate_size=draw(st.integers(8, 96)), num_hidden_layers=draw(st.integers(1, 3)),
-                       num_attention_heads=heads, num_key_value_heads=kv_heads,
-                       rope_parameters={"rope_type": "default", "rope_theta": draw(st.sampled_from([1e4, 1e5, 5e5]))},
-                       rms_norm_eps=draw(st.sampled_from([1e-6, 1e-5, 1e-3])),
-                       tie_word_embeddings=draw(st.booleans()), pad_token_id=0, max_position_embeddings=64)
+    return LlamaConfig(
+        vocab_size=draw(st.integers(16, 200)),
+        hidden_size=heads * head_dim,
+        head_dim=head_dim,
+        intermediate_size=draw(st.integers(8, 96)),
+        num_hidden_layers=draw(st.integers(1, 3)),
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        rope_parameters={"rope_type": "default", "rope_theta": draw(st.sampled_from([1e4, 1e5, 5e5]))},
+        rms_norm_eps=draw(st.sampled_from([1e-6, 1e-5, 1e-3])),
+        tie_word_embeddings=draw(st.booleans()),
+        pad_token_id=0,
+        max_position_embeddings=64,
+    )
 
 
 def tiny_llama(config, seed):
@@ -162,8 +191,11 @@ def smol_batch(smol):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(checkpoint("smollm2"))
-    batch = tokenizer(["The capital of France is", "Once upon a time, in a small village by the sea, there lived",
-                       "2 + 2 ="], padding=True, return_tensors="pt")
+    batch = tokenizer(
+        ["The capital of France is", "Once upon a time, in a small village by the sea, there lived", "2 + 2 ="],
+        padding=True,
+        return_tensors="pt",
+    )
     return batch["input_ids"], batch["attention_mask"]
 
 
@@ -183,8 +215,9 @@ def test_decoder_matches_real_smollm2_weights_on_random_tokens(nb, smol, lengths
 def test_attention_weights_match_the_library_eager_implementation(nb, smol_batch):
     from transformers import AutoModelForCausalLM
 
-    eager = AutoModelForCausalLM.from_pretrained(checkpoint("smollm2"), num_hidden_layers=2,
-                                                 attn_implementation="eager").eval()
+    eager = AutoModelForCausalLM.from_pretrained(
+        checkpoint("smollm2"), num_hidden_layers=2, attn_implementation="eager"
+    ).eval()
     ids, mask = smol_batch
     with torch.no_grad():
         theirs = eager(input_ids=ids, attention_mask=mask, output_attentions=True).attentions
@@ -201,10 +234,16 @@ def wrong_eps(config):
 
 
 BROKEN_DECODERS = {
-    "RoPE off": ("def rope_cos_sin(", "angles = position_ids[..., None].float() * inverse_frequencies",
-                 "angles = 0 * position_ids[..., None].float() * inverse_frequencies"),
-    "key/value heads shared in the wrong order": ("def gqa_attention(", "repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)",
-                                                  "repeat(1, group, 1, 1), v.repeat(1, group, 1, 1)"),
+    "RoPE off": (
+        "def rope_cos_sin(",
+        "angles = position_ids[..., None].float() * inverse_frequencies",
+        "angles = 0 * position_ids[..., None].float() * inverse_frequencies",
+    ),
+    "key/value heads shared in the wrong order": (
+        "def gqa_attention(",
+        "repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)",
+        "repeat(1, group, 1, 1), v.repeat(1, group, 1, 1)",
+    ),
     "no causal mask": ("def decoder_forward(", "mask = causal & attention_mask", "mask = attention_mask"),
     "RMSNorm without its gain": ("def rms_norm(", "return weight * (", "return ("),
 }
@@ -227,16 +266,23 @@ def test_a_broken_decoder_block_fails_the_comparison(smol, smol_batch, broken):
 
 # ---------------------------------------------------------------- the encoder (MiniLM's blocks)
 
+
 @st.composite
 def bert_configs(draw):
     from transformers import BertConfig
 
     heads = draw(st.integers(1, 4))
-    return BertConfig(vocab_size=draw(st.integers(16, 200)), hidden_size=heads * draw(st.sampled_from([4, 8, 16])),
-                      num_hidden_layers=draw(st.integers(1, 3)), num_attention_heads=heads,
-                      intermediate_size=draw(st.integers(8, 96)), max_position_embeddings=32,
-                      type_vocab_size=draw(st.integers(1, 3)), layer_norm_eps=draw(st.sampled_from([1e-12, 1e-5])),
-                      pad_token_id=0)
+    return BertConfig(
+        vocab_size=draw(st.integers(16, 200)),
+        hidden_size=heads * draw(st.sampled_from([4, 8, 16])),
+        num_hidden_layers=draw(st.integers(1, 3)),
+        num_attention_heads=heads,
+        intermediate_size=draw(st.integers(8, 96)),
+        max_position_embeddings=32,
+        type_vocab_size=draw(st.integers(1, 3)),
+        layer_norm_eps=draw(st.sampled_from([1e-12, 1e-5])),
+        pad_token_id=0,
+    )
 
 
 def tiny_bert(config, seed):
@@ -280,16 +326,28 @@ def test_encoder_matches_real_minilm_weights_on_random_tokens(nb, minilm, length
 
 
 BROKEN_ENCODERS = {
-    "GELU, tanh approximation": ("def layer_norm(", "return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))",
-                                 "return F.gelu(x, approximate='tanh')"),
-    "the last LayerNorm of each layer skipped": ("def encoder_layer(", "hidden = linear(gelu(linear(x, p, \"intermediate.dense\")), p, \"output.dense\")\n"
-                                      "    return layer_norm(x + hidden,",
-                                      "hidden = linear(gelu(linear(x, p, \"intermediate.dense\")), p, \"output.dense\")\n"
-                                      "    return x + hidden + 0 * layer_norm(x + hidden,"),
-    "no padding mask": ("def encoder_forward(", "attention_mask.bool()[:, None, None, :]",
-                        "torch.ones_like(attention_mask).bool()[:, None, None, :]"),
-    "token types ignored": ("def encoder_forward(", "+ \\\n        e[\"token_type_embeddings.weight\"][token_type_ids]",
-                            "+ \\\n        e[\"token_type_embeddings.weight\"][0 * token_type_ids]"),
+    "GELU, tanh approximation": (
+        "def layer_norm(",
+        "return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))",
+        "return F.gelu(x, approximate='tanh')",
+    ),
+    "the last LayerNorm of each layer skipped": (
+        "def encoder_layer(",
+        'hidden = linear(gelu(linear(x, p, "intermediate.dense")), p, "output.dense")\n'
+        "    return layer_norm(x + hidden,",
+        'hidden = linear(gelu(linear(x, p, "intermediate.dense")), p, "output.dense")\n'
+        "    return x + hidden + 0 * layer_norm(x + hidden,",
+    ),
+    "no padding mask": (
+        "def encoder_forward(",
+        "attention_mask.bool()[:, None, None, :]",
+        "torch.ones_like(attention_mask).bool()[:, None, None, :]",
+    ),
+    "token types ignored": (
+        "def encoder_forward(",
+        '+ \\\n        e["token_type_embeddings.weight"][token_type_ids]',
+        '+ \\\n        e["token_type_embeddings.weight"][0 * token_type_ids]',
+    ),
 }
 
 
@@ -305,8 +363,18 @@ def test_a_broken_encoder_block_fails_the_comparison(minilm, broken):
 def test_encoder_parameter_counts_match_real_and_random_models(nb, minilm):
     from transformers import BertConfig, BertModel
 
-    for config in [minilm.config, BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=2, num_attention_heads=2,
-                                             intermediate_size=12, max_position_embeddings=16, type_vocab_size=3)]:
+    for config in [
+        minilm.config,
+        BertConfig(
+            vocab_size=50,
+            hidden_size=8,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=12,
+            max_position_embeddings=16,
+            type_vocab_size=3,
+        ),
+    ]:
         model = minilm if config is minilm.config else BertModel(config)
         counts = nb["encoder_parameter_counts"](config)
         assert sum(counts.values()) == sum(p.numel() for p in model.parameters())

@@ -10,7 +10,7 @@ def test_normalise_is_the_key_data_preparation_uses():
 def test_near_duplicates_default_threshold_is_one_half():
     base = "the film was slow but the actors were wonderful in every scene"
     edited = "the film was slow but the actors were wonderful in the last scene"
-    (i, j, score), = near_duplicates([base, edited])
+    ((i, j, score),) = near_duplicates([base, edited])
     assert (i, j) == (0, 1) and 0.5 < score < 0.95  # found at the default 0.5; a 0.95 default would miss it
     assert near_duplicates([base, edited], threshold=0.95) == []
     assert near_duplicates([base, "an unrelated sentence about trains and weather"]) == []
