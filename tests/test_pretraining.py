@@ -1,0 +1,258 @@
+"""Notebook 19's packing and collation give a causal LM and a masked LM the labels they need.
+
+The notebook's own cells are executed (found by marker strings): its byte-level BPE trainer (on a few standard-library
+files here), ``tokenize_function`` and ``group_texts``, ``llama_config`` and ``pseudo_perplexity``. Checked:
+- packing: every block is exactly ``block_size`` tokens and the blocks are the token stream, in order, cut at block
+  boundaries (random streams from hypothesis), with every column cut the same way;
+- causal collation: labels == input_ids on packed blocks (every ``<|endoftext|>`` kept), -100 exactly at padding; the
+  model shifts inside its loss (a hand-written shifted cross-entropy equals ``model(...).loss``, an unshifted or doubly
+  shifted one does not); a tokenizer whose pad token is its eos token loses the end-of-file labels;
+- masked collation with ``whole_word_mask=True``: labels are -100 wherever a token is not masked, the original id where
+  it is; masked inputs are ``[MASK]``; a word (a run of tokens without a gap in the offsets) is masked whole or not at
+  all, and token-level masking breaks that rule;
+- the notebook's fast pseudo-perplexity (MLM head only at the masked position) equals the slow one-mask-at-a-time
+  computation with the full model.
+"""
+
+import math
+import shutil
+import sysconfig
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.notebook_code import NOTEBOOKS, notebook_cell, run_cells
+
+NOTEBOOK = NOTEBOOKS / "19_pretraining_from_scratch.ipynb"
+MARKERS = [
+    "from transformers import (AutoConfig",
+    "bpe = Tokenizer(models.BPE())",
+    "def tokenize_function(",
+    "def llama_config(",
+]
+
+
+@pytest.fixture(scope="module")
+def nb():
+    """The notebook's tokenizer, packing and model config, trained/executed on ten standard-library files."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in sorted(stdlib.glob("*.py"))[:10]]
+    namespace = run_cells(NOTEBOOK, MARKERS, {"raw_datasets": {"train": {"text": texts}}})
+    namespace["texts"] = texts
+    yield namespace
+    shutil.rmtree(namespace["scratch"], ignore_errors=True)  # the imports cell makes a scratch folder
+
+
+@pytest.fixture(scope="module")
+def mlm_tokenizer():
+    from transformers import AutoTokenizer
+
+    from utils import checkpoint
+
+    return AutoTokenizer.from_pretrained(checkpoint("tiny-bert"))
+
+
+def causal_collator(tokenizer):
+    from transformers import DataCollatorForLanguageModeling
+
+    return DataCollatorForLanguageModeling(tokenizer, mlm=False)
+
+
+# ---------------------------------------------------------------- packing
+
+streams = st.lists(st.lists(st.integers(0, 4095), max_size=40), max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(files=streams, block_size=st.integers(1, 16))
+def test_group_texts_cuts_the_stream_into_full_blocks(nb, files, block_size):
+    nb["block_size"] = block_size  # group_texts reads the notebook's global
+    examples = {"input_ids": files, "attention_mask": [[1] * len(f) for f in files]}
+    blocks = nb["group_texts"](examples)
+    stream = [t for f in files for t in f]
+    assert all(len(b) == block_size for b in blocks["input_ids"])
+    assert len(blocks["input_ids"]) == len(stream) // block_size
+    assert [t for b in blocks["input_ids"] for t in b] == stream[: len(stream) // block_size * block_size]
+    assert [len(b) for b in blocks["attention_mask"]] == [len(b) for b in blocks["input_ids"]]
+
+
+def test_tokenize_function_ends_every_file_with_eos(nb):
+    tokenizer = nb["tokenizer"]
+    ids = nb["tokenize_function"]({"text": nb["texts"][:3]})["input_ids"]
+    assert [file_ids[-1] for file_ids in ids] == [tokenizer.eos_token_id] * 3
+    assert all(tokenizer.decode(file_ids[:-1]) == text for file_ids, text in zip(ids, nb["texts"]))
+
+
+# ---------------------------------------------------------------- causal collation
+
+
+def packed_blocks(nb, block_size=32):
+    nb["block_size"] = block_size
+    blocks = nb["group_texts"](nb["tokenize_function"]({"text": nb["texts"]}))
+    return [{"input_ids": ids} for ids in blocks["input_ids"]]
+
+
+def test_causal_labels_are_the_inputs_on_packed_blocks(nb):
+    blocks = packed_blocks(nb)
+    batch = causal_collator(nb["tokenizer"])(blocks)
+    assert torch.equal(batch["labels"], batch["input_ids"])
+    assert (batch["labels"] == nb["tokenizer"].eos_token_id).sum() >= len(nb["texts"]) - 1  # file ends kept
+
+
+@pytest.mark.parametrize("pad_is_eos", [False, True], ids=["separate pad", "pad = eos (broken)"])
+def test_end_of_file_labels_survive_only_with_a_separate_pad_token(nb, pad_is_eos):
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = nb["tokenizer"]
+    if pad_is_eos:
+        tokenizer = PreTrainedTokenizerFast(
+            tokenizer_object=nb["bpe"], eos_token="<|endoftext|>", pad_token="<|endoftext|>"
+        )
+    blocks = [b for b in packed_blocks(nb) if tokenizer.eos_token_id in b["input_ids"]]
+    batch = causal_collator(tokenizer)(blocks)
+    assert torch.equal(batch["labels"], batch["input_ids"]) is not pad_is_eos
+
+
+@settings(max_examples=40, deadline=None)
+@given(lengths=st.lists(st.integers(1, 20), min_size=1, max_size=6), seed=st.integers(0, 10_000))
+def test_causal_labels_are_minus_100_exactly_at_padding(nb, lengths, seed):
+    tokenizer = nb["tokenizer"]
+    generator = torch.Generator().manual_seed(seed)
+    real = [i for i in range(len(tokenizer)) if i != tokenizer.pad_token_id]
+    features = [
+        {"input_ids": [real[int(j)] for j in torch.randint(len(real), (n,), generator=generator)]} for n in lengths
+    ]
+    batch = causal_collator(tokenizer)(features)
+    padding = batch["attention_mask"] == 0
+    assert batch["input_ids"].shape == (len(lengths), max(lengths))
+    assert padding.sum().item() == sum(max(lengths) - n for n in lengths)
+    assert (batch["labels"][padding] == -100).all()
+    assert torch.equal(batch["labels"][~padding], batch["input_ids"][~padding])
+
+
+def hand_loss(logits, labels, variant):
+    vocabulary = logits.shape[-1]
+    if variant == "shifted":  # position t predicts token t+1
+        return F.cross_entropy(logits[:, :-1].reshape(-1, vocabulary), labels[:, 1:].reshape(-1), ignore_index=-100)
+    if variant == "unshifted":  # position t "predicts" its own input token
+        return F.cross_entropy(logits.reshape(-1, vocabulary), labels.reshape(-1), ignore_index=-100)
+    # a collator that shifted the labels too: the model shifts again, so position t is scored on token t+2
+    return F.cross_entropy(logits[:, :-2].reshape(-1, vocabulary), labels[:, 2:].reshape(-1), ignore_index=-100)
+
+
+@pytest.mark.parametrize("variant, equal", [("shifted", True), ("unshifted", False), ("double shift", False)])
+def test_the_shift_happens_inside_the_model(nb, variant, equal):
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(nb["llama_config"](hidden_size=32, num_layers=1, intermediate_size=64))
+    features = packed_blocks(nb, block_size=16)[:3] + [{"input_ids": nb["tokenizer"]("x = 1")["input_ids"]}]
+    batch = causal_collator(nb["tokenizer"])(features)  # three packed blocks and one padded row
+    with torch.no_grad():
+        outputs = model(**batch)
+    by_hand = hand_loss(outputs.logits, batch["labels"], variant)
+    assert torch.allclose(outputs.loss, by_hand, atol=1e-6) is equal
+
+
+# ---------------------------------------------------------------- masked collation
+
+
+def words_of(offsets, special):
+    """Word ids as the collator defines them: a token continues a word when it starts where the previous one ended."""
+    words, current, previous_end = [], -1, None
+    for (start, end), is_special in zip(offsets, special):
+        if is_special:
+            words.append(None)
+            previous_end = None
+            continue
+        if start != previous_end:
+            current += 1
+        words.append(current)
+        previous_end = end
+    return words
+
+
+TEXTS = [
+    "Return the tokenizer's self.assertEqual value unchanged.",
+    "Raise ValueError if the unparseable configuration is given to __init__.",
+    "Tokenization of hyperparameters: don't re-tokenize pre-tokenized inputs!",
+    "A short one.",
+]
+
+
+def mlm_batch(mlm_tokenizer, whole_word, seed, probability=0.3):
+    import warnings
+
+    from transformers import DataCollatorForLanguageModeling
+
+    features = [
+        mlm_tokenizer(
+            t, return_offsets_mapping=True, return_special_tokens_mask=True, padding="max_length", max_length=32
+        )
+        for t in TEXTS
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        collator = DataCollatorForLanguageModeling(
+            mlm_tokenizer, mlm=True, whole_word_mask=whole_word, mlm_probability=probability, seed=seed
+        )
+    return features, collator([dict(f) for f in features])
+
+
+def split_whole_words(features, batch):
+    """Number of words with some pieces masked and others not."""
+    broken = 0
+    for feature, labels in zip(features, batch["labels"].tolist()):
+        words = words_of(feature["offset_mapping"], feature["special_tokens_mask"])
+        for word in {w for w in words if w is not None}:
+            masked = {labels[i] != -100 for i, w in enumerate(words) if w == word}
+            broken += len(masked) == 2
+    return broken
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 100_000))
+def test_whole_word_mlm_labels(mlm_tokenizer, seed):
+    features, batch = mlm_batch(mlm_tokenizer, whole_word=True, seed=seed)
+    original = torch.tensor([f["input_ids"] for f in features])
+    special = torch.tensor([f["special_tokens_mask"] for f in features]).bool()
+    masked = batch["labels"] != -100
+    assert torch.equal(batch["labels"][masked], original[masked])  # the label of a masked token is its id
+    assert torch.equal(batch["input_ids"][~masked], original[~masked])  # unmasked tokens are untouched
+    assert (batch["input_ids"][masked] == mlm_tokenizer.mask_token_id).all()  # whole words: always [MASK]
+    assert not (masked & special).any()  # [CLS], [SEP], [PAD] never masked
+    assert split_whole_words(features, batch) == 0
+
+
+@pytest.mark.parametrize("whole_word", [True, False], ids=["whole words", "token level (splits words)"])
+def test_only_whole_word_masking_keeps_words_whole(mlm_tokenizer, whole_word):
+    broken = sum(split_whole_words(*mlm_batch(mlm_tokenizer, whole_word, seed)) for seed in range(20))
+    assert (broken == 0) is whole_word
+
+
+def test_fast_pseudo_perplexity_equals_the_full_model(mlm_tokenizer):
+    from transformers import AutoModelForMaskedLM
+
+    from utils import checkpoint
+
+    source = notebook_cell(NOTEBOOK, "def pseudo_perplexity(").split("\nn_scored")[0]
+    namespace = {"math": math, "torch": torch, "mlm_tokenizer": mlm_tokenizer}
+    exec(compile(source, "19[pseudo_perplexity]", "exec"), namespace)
+    model = AutoModelForMaskedLM.from_pretrained(checkpoint("tiny-bert"))
+    texts = TEXTS[:3]
+
+    log_probs, count = 0.0, 0
+    for text in texts:
+        ids = mlm_tokenizer(text, return_tensors="pt")["input_ids"][0]
+        for position in range(1, len(ids) - 1):
+            masked = ids.clone()
+            masked[position] = mlm_tokenizer.mask_token_id
+            with torch.no_grad():
+                logits = model(input_ids=masked[None]).logits[0, position]
+            log_probs += logits.log_softmax(-1)[ids[position]].item()
+            count += 1
+    assert namespace["pseudo_perplexity"](model, texts) == pytest.approx(math.exp(-log_probs / count), rel=1e-4)
