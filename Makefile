@@ -88,10 +88,10 @@ $(VENV)/.dev-stamp: $(STAMP) $(DEV_LOCK)
 dev: $(VENV)/.dev-stamp
 
 kit: venv
-	$(PYTHON) -m utils.course.kit
+	$(PYTHON) -m utils.course kit
 
 standins: kit
-	$(PYTHON) -m utils.course.build build
+	$(PYTHON) -m utils.course standins
 
 setup: kit standins
 

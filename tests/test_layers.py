@@ -43,6 +43,7 @@ COURSE_RANK = {
     "utils.course.build": 6,
     "utils.course.resolve": 7,
     "utils.course.status": 7,
+    "utils.course.__main__": 8,
 }
 BOOK_RANK = {
     "utils.book": 0,

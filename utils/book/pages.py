@@ -28,7 +28,7 @@ pinned packages, the offline kit and the stand-in models. <code>make lab</code> 
 <li><b>Offline kit:</b> real pretrained weights (all-MiniLM-L6-v2, SmolLM2-135M-Instruct, a tiny BERT) and real
 text (Wikipedia summaries, VADER sentences) come from package archives pinned by hash; nothing needs the
 Hugging Face hub. Task models the hub would provide are <i>stand-ins</i> this course fine-tunes itself, and
-every notebook says so when it loads one. <code>python -m utils.course.status</code> lists what is installed.</li>
+every notebook says so when it loads one. <code>python -m utils.course status</code> lists what is installed.</li>
 <li><b>Hub switch:</b> online, <code>LLM_RETREAT_HUB=1 make lab</code> makes the same cells load the real hub
 checkpoints and datasets. It is not a drop-in everywhere: the line each model or dataset prints says how the hub
 version differs (splits, label order, casing), and the README lists every difference.</li>

@@ -10,4 +10,5 @@ One-way chain, bottom to top (a module imports only modules below it; tests/unit
     training                   the recipes that fine-tune stand-ins
     build                      building a stand-in (fingerprint, card, CLI)
     resolve, status            checkpoint()/dataset_args() for notebooks; the asset table
+    __main__                   the command line: python -m utils.course {kit | standins | list | status}
 """

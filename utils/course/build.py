@@ -1,6 +1,6 @@
 """Building stand-ins: train one with its recipe, save it with a model card, and skip it when nothing changed.
 
-``python -m utils.course.build [NAME ...]`` (``make standins``) trains each stand-in (all of them by default) and
+``python -m utils.course standins [NAME ...]`` (``make standins``) trains each stand-in (all of them by default) and
 saves it with ``save_pretrained`` (safetensors) into ``<asset home>/standins/<mode>/<name>`` with a model card
 (README.md) and ``standin.json`` (settings, metrics, timings, fingerprint). A build is skipped when its fingerprint
 (every data file, the training code, settings, library versions, base model) is unchanged. Smoke mode
@@ -174,7 +174,7 @@ def build(name: str, force: bool = False, log: Callable[[str], None] = print) ->
 
 def main(argv: list[str] | None = None) -> int:
     configure()
-    parser = argparse.ArgumentParser(prog="python -m utils.course.build", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m utils.course", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     build_parser = sub.add_parser("build", help="build stand-ins (all when no name is given)")
     build_parser.add_argument("names", nargs="*", help=f"any of: {', '.join(SPECS)}")
@@ -214,7 +214,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -21,7 +21,7 @@ from utils.course import prepared, registry, schemas
 from utils.course.files import MINILM, REPO_DATA, SMOLLM2, TINY_BERT, asset_path, is_complete
 from utils.environment import display_path, hub_mode
 
-FETCH_COMMAND = "make kit   (or: python -m utils.course.kit)"
+FETCH_COMMAND = "make kit   (or: python -m utils.course kit)"
 HUB_HOST = ("huggingface.co", 443)
 
 

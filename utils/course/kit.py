@@ -222,17 +222,11 @@ def _stop_cleanly(signum, frame) -> None:  # noqa: ARG001 - the signal handler's
     raise KeyboardInterrupt(f"stopped by signal {signum}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m utils.course.kit`` (``make kit``): fetch the kit; exit 1 with the reason on failure."""
+def main() -> int:
+    """Fetch the kit (``python -m utils.course kit``, ``make kit``); exit 1 with the reason on failure."""
     import signal
     import sys
 
-    if argv or sys.argv[1:]:
-        print(
-            "usage: python -m utils.course.kit   (fetch the kit; `python -m utils.course.status` lists it)",
-            file=sys.stderr,
-        )
-        return 2
     # a SIGTERM (a closed terminal, a CI timeout) unwinds like Ctrl-C, so scratch folders are removed on the way out
     signal.signal(signal.SIGTERM, _stop_cleanly)
     try:
@@ -242,7 +236,3 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"kit ready in {display_path(asset_home(), asset_relative=False)} ({human_size(folder_size(asset_home()))})")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

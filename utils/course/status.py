@@ -1,12 +1,10 @@
 """What is in the asset home: one table of every archive, kit asset, prepared dataset and stand-in.
 
-``python -m utils.course.status`` prints it (sizes, sources, licences); notebook 00 shows the same rows.
+``python -m utils.course status`` prints it (sizes, sources, licences); notebook 00 shows the same rows.
 The top of the course layer's chain: it reads every other module and none reads it.
 """
 
 from __future__ import annotations
-
-import sys
 
 from utils.course import archives, kit, prepared, registry
 from utils.course.files import folder_size, format_table, human_size
@@ -70,7 +68,3 @@ def main() -> int:
     print(f"asset home: {display_path(asset_home(), asset_relative=False)}")
     print(format_table(status_rows()))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,34 @@
+"""``python -m utils.course <command>``: the course machinery's command line (the Makefile calls it).
+
+- ``kit``: fetch, verify and extract the offline kit, then prepare the datasets (``make kit``)
+- ``standins [NAME ...] [--force]``: build the stand-ins of the current mode (``make standins``)
+- ``list``: the stand-ins with their held-out metrics
+- ``status``: every asset in the asset home, with sizes, sources and licences
+"""
+
+from __future__ import annotations
+
+import sys
+
+from utils.course import build, kit, status
+
+USAGE = "usage: python -m utils.course {kit | standins [NAME ...] [--force] | list | status}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    command, rest = (args[0], args[1:]) if args else ("", [])
+    if command == "kit" and not rest:
+        return kit.main()
+    if command == "standins":
+        return build.main(["build", *rest])
+    if command == "list" and not rest:
+        return build.main(["list"])
+    if command == "status" and not rest:
+        return status.main()
+    print(USAGE, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
