@@ -33,8 +33,35 @@ def no_network(monkeypatch):
     yield
 
 
+ASSET_CALLS = ("checkpoint(", "dataset_args(", "asset_home(")
+
+
+def _needs_assets(item) -> bool:
+    """True when the test or one of its fixtures (recursively) asks the catalog for a model or dataset."""
+    import inspect
+
+    seen, todo = set(), [getattr(item, "function", None)]
+    info = getattr(item, "_fixtureinfo", None)
+    for definitions in info.name2fixturedefs.values() if info else ():
+        todo.extend(definition.func for definition in definitions)
+    for function in todo:
+        if function is None or function in seen:
+            continue
+        seen.add(function)
+        try:
+            source = inspect.getsource(function)
+        except (OSError, TypeError):
+            continue
+        if any(call in source for call in ASSET_CALLS):
+            return True
+    return False
+
+
 def pytest_collection_modifyitems(config, items):
-    """Every notebook cell nbval collects carries the ``notebooks`` marker (``make test-fast`` deselects them)."""
+    """Markers the tiers select on: every notebook cell nbval collects is ``notebooks``; a test that asks the catalog
+    for a model or dataset (itself or through a fixture) is ``assets`` (``make test-fast`` deselects both)."""
     for item in items:
         if str(item.fspath).endswith(".ipynb"):
             item.add_marker(pytest.mark.notebooks)
+        elif "assets" not in item.keywords and _needs_assets(item):
+            item.add_marker(pytest.mark.assets)
