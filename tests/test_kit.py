@@ -168,7 +168,7 @@ def test_sigterm_during_a_build_removes_the_scratch_folder(tmp_path):
     script = f"""
 import os, signal, tempfile, time
 from utils.course import kit
-signal.signal(signal.SIGTERM, kit._stop_cleanly)
+signal.signal(signal.SIGTERM, kit.stop_cleanly)
 with tempfile.TemporaryDirectory(dir={str(tmp_path)!r}, prefix=kit.BUILDING_PREFIX) as scratch:
     open(os.path.join(scratch, "big.bin"), "wb").write(b"0" * 1000)
     os.kill(os.getpid(), signal.SIGTERM)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from utils.course import build, kit, status
@@ -16,6 +17,8 @@ USAGE = "usage: python -m utils.course {kit | standins [NAME ...] [--force] | li
 
 
 def main(argv: list[str] | None = None) -> int:
+    # a SIGTERM (a closed terminal, a CI timeout) unwinds like Ctrl-C, so scratch folders are removed on the way out
+    signal.signal(signal.SIGTERM, kit.stop_cleanly)
     args = sys.argv[1:] if argv is None else argv
     command, rest = (args[0], args[1:]) if args else ("", [])
     if command == "kit" and not rest:

@@ -143,7 +143,8 @@ def build(name: str, force: bool = False, log: Callable[[str], None] = print) ->
         f"-> {display_path(target)}{previous}. The bar shows steps and the time left."
     )
     started = time.perf_counter()
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent if target.parent.exists() else None))
+    target.parent.mkdir(parents=True, exist_ok=True)  # staging beside the target: a stopped build leaves no /tmp litter
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
     try:
         results = training.RECIPES[standin.recipe](standin, settings, staging)
         # Trainer.save_model also pickles its TrainingArguments; the course ships safetensors only.

@@ -218,7 +218,7 @@ def is_fetched(asset: Asset) -> bool:
     return is_complete(asset.folder, asset.stamp(pins()[asset.package].sha256))
 
 
-def _stop_cleanly(signum, frame) -> None:  # noqa: ARG001 - the signal handler's signature
+def stop_cleanly(signum, frame) -> None:  # noqa: ARG001 - the signal handler's signature
     raise KeyboardInterrupt(f"stopped by signal {signum}")
 
 
@@ -228,7 +228,7 @@ def main() -> int:
     import sys
 
     # a SIGTERM (a closed terminal, a CI timeout) unwinds like Ctrl-C, so scratch folders are removed on the way out
-    signal.signal(signal.SIGTERM, _stop_cleanly)
+    signal.signal(signal.SIGTERM, stop_cleanly)
     try:
         fetch()
     except KitError as error:
