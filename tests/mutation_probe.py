@@ -89,8 +89,8 @@ MUTATIONS = (
     Mutation(
         "a marked folder with a deleted file counts as complete",
         ("utils/course/files.py",),
-        "if not (folder / name).is_file() or (folder / name).stat().st_size != size]",
-        "if False]",
+        "if not (folder / name).is_file() or (folder / name).stat().st_size != size",
+        "if False",
     ),
     Mutation(
         "smoke and full sizes swapped",
