@@ -36,7 +36,7 @@ help:
 	@echo "make run      execute every notebook in full mode into build/ (HTML book + index.html); NB=03 for one,"
 	@echo "              RECORD=1 also stores per-cell times in notebooks/timings.json (maintainers)"
 	@echo "make test     what CI runs: setup (smoke stand-ins), unit tests, every notebook under nbval in smoke mode"
-	@echo "make test-fast  unit tests only (no notebooks, no browser, no assets), under a minute"
+	@echo "make test-fast  unit tests only (no notebooks, no browser, no assets)"
 	@echo "make test-pythons  the fast tier on every supported Python (3.11, 3.12, 3.13) found on this machine"
 	@echo "make setup    venv + locked packages, offline kit, stand-ins (idempotent); make kit / make standins for one part"
 	@echo "make lint     ruff on utils/, tests/ and notebooks"
