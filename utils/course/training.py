@@ -45,6 +45,7 @@ def _training_args(settings: TrainSettings, scratch: str):
         warmup_steps=settings.warmup_steps,
         weight_decay=settings.weight_decay,
         seed=settings.seed,
+        train_sampling_strategy=settings.sampling,
         eval_strategy="no",
         save_strategy="no",
         logging_strategy="no",
