@@ -139,7 +139,8 @@ def build(name: str, force: bool = False, log: Callable[[str], None] = print) ->
 
     previous = f"; the last build here took {info['train_seconds']:.0f} s" if info else ""
     log(
-        f"{name}: training ({mode_name()} mode, {settings.epochs:g} epochs, max_length {settings.max_length}) "
+        f"{name}: training ({mode_name()} mode, {settings.epochs:g} epoch{'' if settings.epochs == 1 else 's'}, "
+        f"max_length {settings.max_length}) "
         f"-> {display_path(target)}{previous}. The bar shows steps and the time left."
     )
     started = time.perf_counter()
