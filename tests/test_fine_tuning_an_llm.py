@@ -185,7 +185,7 @@ def sft_labels(tokenizer, template, convs):
         assistant_only_loss=True,
         max_length=512,
         bf16=False,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,  # TRL defaults gradient_checkpointing (its old name) to True
         use_cpu=True,
         report_to="none",
         per_device_train_batch_size=len(convs),

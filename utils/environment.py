@@ -33,6 +33,9 @@ QUIET_OFFLINE_DEFAULTS: dict[str, str] = {
 LIBRARY_NOISE: tuple[tuple[str, type[Warning]], ...] = (
     # pyarrow 26 deprecates a SortOptions argument that datasets 5.2 passes on every first sort
     (r"Specifying null_placement in SortOptions is deprecated", FutureWarning),
+    # transformers 5.24 renamed it `is_activation_checkpointing`; PEFT 0.21 calls the old name inside get_peft_model and
+    # PeftModel.from_pretrained, whatever the learner passes
+    (r"`is_gradient_checkpointing` is deprecated", FutureWarning),
 )
 
 # Library loggers kept at WARNING although TRANSFORMERS_VERBOSITY=error quiets the rest, because their warning is
