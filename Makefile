@@ -32,7 +32,8 @@ export PYTHONUNBUFFERED := 1
         browser refresh tag student slides timings lab clean clean-assets
 
 help:
-	@echo "make lab      JupyterLab at notebooks/ (installs, fetches the kit; stand-ins build on first use)"
+	@echo "make lab      JupyterLab at notebooks/ (installs, fetches the kit; stand-ins build on first use);"
+	@echo "              LLM_RETREAT_PRESENT=1 make lab: training cells load the last run's results (instructors)"
 	@echo "make run      execute every notebook in full mode into build/ (HTML book + index.html); NB=03 for one,"
 	@echo "              RECORD=1 also stores per-cell times in notebooks/timings.json (maintainers)"
 	@echo "make test     what CI runs: setup (smoke stand-ins), unit tests, every notebook under nbval in smoke mode"
@@ -112,13 +113,18 @@ book: venv
 	$(PYTHON) -m utils.book build
 
 # Two passes over the notebooks: the first meets caches as they are (empty in CI: every first-run code path), the
-# second meets the caches the first filled. Both compare every NBVAL_CHECK_OUTPUT cell with the committed output, so
-# together they prove that no checked output depends on the cache state.
+# second meets the caches the first filled, in present mode (README): its training cells load the runs the first pass
+# saved. Both compare every NBVAL_CHECK_OUTPUT cell with the committed output, so together they prove that no checked
+# output depends on the cache state, and that present mode reproduces what training gave.
+# TEST_WORKERS pytest workers (pytest-xdist) share the work, a whole notebook each at a time (--dist loadfile keeps
+# its cells in order in one kernel), each with one torch thread so that the workers do not fight over the cores.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PYTHON) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 test: venv browser
 	@$(MAKE) --no-print-directory setup LLM_RETREAT_SMOKE=1
-	LLM_RETREAT_SMOKE=1 $(PYTHON) -m pytest -q tests --nbval-lax notebooks
-	@echo "second pass: the notebooks again, on the caches the first pass filled"
-	LLM_RETREAT_SMOKE=1 $(PYTHON) -m pytest -q --nbval-lax notebooks
+	LLM_RETREAT_SMOKE=1 $(PYTEST_PARALLEL) tests --nbval-lax notebooks
+	@echo "second pass: the notebooks again, on the caches the first pass filled, in present mode"
+	LLM_RETREAT_SMOKE=1 LLM_RETREAT_PRESENT=1 $(PYTEST_PARALLEL) --nbval-lax notebooks
 
 test-fast: venv
 	LLM_RETREAT_SMOKE=1 $(PYTHON) -m pytest -q -m "not notebooks and not browser and not assets" tests

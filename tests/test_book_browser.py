@@ -26,7 +26,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 SCREENSHOTS = book_files.BUILD / "screenshots"
 CHECK_PAGE = """
-const broken = Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src.slice(0, 80));
+const broken = Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src.slice(-80));  // the end: the file name
 const links = Array.from(document.querySelectorAll('a[href]')).map(a => a.href);
 const resources = performance.getEntriesByType('resource').map(r => r.name);
 return {broken, links, resources, title: document.title, text: document.body.innerText.length};

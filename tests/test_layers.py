@@ -25,6 +25,7 @@ LESSONS = {
     "utils.corpus",
     "utils.report",
     "utils.task_features",
+    "utils.present",
     "utils.evaluate_modules",
     "utils.evaluate_modules.averaging",
     "utils.evaluate_modules.label_metric",

@@ -233,10 +233,11 @@ def test_plot_has_loss_and_metric_panels():
     assert ax_loss.get_title() == "good fit"
 
 
-def test_plot_without_a_metric_hides_the_second_panel():
+def test_plot_without_a_metric_draws_the_loss_panel_alone():
     entries = [{k: v for k, v in e.items() if k != "eval_accuracy"} for e in GOOD]
     fig = plot_learning_curves(entries)
-    assert not fig.axes[1].axison
+    assert len(fig.axes) == 1
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["training loss", "validation loss"]
 
 
 def test_plot_refuses_a_history_without_evaluation():

@@ -39,6 +39,9 @@ def test_executed_top_to_bottom_with_outputs(path):
 def test_outputs_come_from_a_full_mode_run(path):
     outputs = json.dumps([c["outputs"] for c in code_cells(load(path))])
     assert "SMOKE MODE" not in outputs, f"{path.name}: committed outputs are from a smoke run"
+    assert "PRESENT MODE" not in outputs and "present mode: loaded run" not in outputs, (
+        f"{path.name}: committed outputs are from a present-mode run (saved results, not this run's training)"
+    )
     assert "Full mode." in outputs, f"{path.name}: the first cell should print utils.banner()"
 
 

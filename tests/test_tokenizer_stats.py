@@ -1,4 +1,4 @@
-"""utils.tokenizer_stats: the counts notebook 06 compares tokenizers with.
+"""utils.tokenizer_stats: the counts notebook 05 compares tokenizers with.
 
 A tiny hand-made WordPiece tokenizer gives counts that can be checked by hand; MiniLM's tokenizer is the
 reference library on random texts (tokens = ``len(tokenizer.tokenize(text))``, sequence length =

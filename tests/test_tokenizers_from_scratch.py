@@ -1,4 +1,4 @@
-"""Notebook 05's from-scratch BPE, WordPiece and Unigram give the tokenizers library's results.
+"""Notebook 06's from-scratch BPE, WordPiece and Unigram give the tokenizers library's results.
 
 Every function under test is executed from the notebook cell that defines it (found by a marker string), so the
 tests check what learners read. They compare real outputs with the library, configured the same way:
@@ -23,7 +23,7 @@ from tests.notebook_code import NOTEBOOKS, run_cells
 
 pytestmark = pytest.mark.assets  # loads models from the asset home (make setup)
 
-NOTEBOOK = NOTEBOOKS / "05_tokenizers_from_scratch.ipynb"
+NOTEBOOK = NOTEBOOKS / "06_tokenizers_from_scratch.ipynb"
 MARKERS = [
     "from tokenizers import Tokenizer, decoders",
     "def count_words(",

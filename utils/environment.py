@@ -56,6 +56,14 @@ def smoke_mode() -> bool:
     return os.environ.get("LLM_RETREAT_SMOKE", "0").strip().lower() in {"1", "true", "yes"}
 
 
+def present_mode() -> bool:
+    """True when training cells should load the last full run instead of training (``LLM_RETREAT_PRESENT=1``).
+
+    Read at call time, so ``%env LLM_RETREAT_PRESENT=1`` in a notebook's first cell is enough (see ``utils.present``).
+    """
+    return os.environ.get("LLM_RETREAT_PRESENT", "0").strip().lower() in {"1", "true", "yes"}
+
+
 def configure() -> None:
     """Set the offline and quiet variables, unless already set by the caller.
 

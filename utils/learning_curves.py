@@ -139,7 +139,8 @@ def _draw(ax_loss, ax_metric, tables: LogTables, metric: str | None, title: str)
     if title:
         ax_loss.set_title(title)
     if metric is None:
-        ax_metric.set_axis_off()
+        if ax_metric is not None:
+            ax_metric.set_axis_off()
         return
     ax_metric.plot(tables.eval["step"], tables.eval[metric], color="tab:green", marker="o", markersize=3)
     ax_metric.set_xlabel("step")
@@ -153,11 +154,17 @@ def plot_learning_curves(
     """Two panels: training and validation loss against steps (left), a validation metric against steps (right).
 
     ``metric`` names a validation metric from ``compute_metrics`` (``"accuracy"`` or ``"eval_accuracy"``);
-    by default the first one logged. Returns the Figure (built without pyplot: nothing stays open).
+    by default the first one logged. Without any logged metric, the loss panel alone. Returns the Figure (built
+    without pyplot: nothing stays open).
     Raises ValueError for an empty history, no evaluation or training-loss entries, or an unknown metric.
     """
     tables = _checked_tables(log_history, min_points=1)
     column = _metric_column(tables, metric)
+    if column is None:
+        fig = Figure(figsize=(4.5, 3.2), dpi=dpi)
+        _draw(fig.subplots(), None, tables, None, title)
+        fig.tight_layout()
+        return fig
     fig = Figure(figsize=(9, 3.2), dpi=dpi)
     ax_loss, ax_metric = fig.subplots(1, 2)
     _draw(ax_loss, ax_metric, tables, column, title)

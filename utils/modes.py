@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from utils.environment import hub_mode, smoke_mode
+from utils.environment import hub_mode, present_mode, smoke_mode
 
 T = TypeVar("T")
 
@@ -31,8 +31,19 @@ def banner() -> str:
     """
     source = "Hugging Face hub (LLM_RETREAT_HUB=1)" if hub_mode() else "local offline assets"
     if smoke_mode():
-        return (
+        line = (
             "SMOKE MODE: tiny slices and short training (LLM_RETREAT_SMOKE=1); numbers below are not "
             f"meaningful. Models and data: {source}."
         )
-    return f"Full mode. Models and data: {source}."
+    else:
+        line = f"Full mode. Models and data: {source}."
+    if present_mode():
+        line += f"\n{PRESENT_BANNER}"
+    return line
+
+
+# Hygiene tests refuse committed notebooks whose outputs contain this text: committed outputs come from real training.
+PRESENT_BANNER = (
+    "PRESENT MODE (LLM_RETREAT_PRESENT=1): training cells load the model and logs saved by the last run in this "
+    "mode instead of training."
+)

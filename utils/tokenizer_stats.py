@@ -1,4 +1,4 @@
-"""How well a tokenizer fits a corpus: tokens per word, unknown tokens and sequence lengths (notebook 06).
+"""How well a tokenizer fits a corpus: tokens per word, unknown tokens and sequence lengths (notebook 05).
 
 Words are counted by splitting on whitespace, the same yardstick for every tokenizer, so that two
 tokenizers (or two languages) can be compared on the same texts. Token counts exclude the special tokens

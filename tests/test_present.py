@@ -1,0 +1,181 @@
+"""Present mode (utils.present): a saved run, loaded, leaves the objects as training left them."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+    get_scheduler,
+)
+
+from utils import banner
+from utils.modes import PRESENT_BANNER
+from utils.present import run_dir, run_or_load, train_or_load
+
+
+@pytest.fixture
+def home(monkeypatch, tmp_path):
+    monkeypatch.setenv("LLM_RETREAT_HOME", str(tmp_path / "assets"))
+    monkeypatch.setenv("LLM_RETREAT_SMOKE", "1")
+    monkeypatch.delenv("LLM_RETREAT_PRESENT", raising=False)
+    return tmp_path
+
+
+def tiny_model(seed=0):
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=16,
+        num_labels=2,
+    )
+    return BertForSequenceClassification(config)
+
+
+def tiny_data():
+    generator = np.random.default_rng(0)
+    ids = generator.integers(1, 50, size=(24, 6)).tolist()
+    return Dataset.from_dict({"input_ids": ids, "labels": [row[0] % 2 for row in ids]})
+
+
+def tiny_trainer(tmp_path, learning_rate=1e-2, model=None):
+    arguments = TrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        num_train_epochs=2,
+        per_device_train_batch_size=8,
+        learning_rate=learning_rate,
+        logging_steps=1,
+        eval_strategy="epoch",
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        seed=0,
+        disable_tqdm=True,
+    )
+    return Trainer(model=model or tiny_model(), args=arguments, train_dataset=tiny_data(), eval_dataset=tiny_data())
+
+
+def weights(model):
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+class StepCounter(TrainerCallback):
+    def __init__(self):
+        self.steps, self.unstorable = [], object()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.steps.append(state.global_step)
+
+
+def test_a_loaded_trainer_run_equals_the_trained_one(home, monkeypatch, capsys):
+    trained = tiny_trainer(home)
+    counter = StepCounter()
+    trained.add_callback(counter)
+    output = train_or_load(trained, "99/tiny", keep=[counter])
+    after_training = (torch.rand(3), float(np.random.rand()), random.random())
+    assert (run_dir("99/tiny").parent.name, run_dir("99/tiny").name) == ("99-smoke", "tiny")
+    assert "present mode" not in capsys.readouterr().out
+
+    monkeypatch.setenv("LLM_RETREAT_PRESENT", "1")
+    presented = tiny_trainer(home)
+    before = weights(presented.model)
+    counter2 = StepCounter()
+    presented.add_callback(counter2)
+    loaded = train_or_load(presented, "99/tiny", keep=[counter2])
+    assert counter2.steps == counter.steps == [1, 2, 3, 4, 5, 6]
+    assert "present mode: loaded run '99/tiny'" in capsys.readouterr().out
+    assert loaded.global_step == output.global_step and loaded.training_loss == pytest.approx(output.training_loss)
+    assert presented.state.log_history == trained.state.log_history
+    assert [list(entry) for entry in presented.state.log_history] == [list(e) for e in trained.state.log_history]
+    assert any("eval_loss" in entry for entry in presented.state.log_history)
+    for name, value in weights(presented.model).items():
+        assert torch.equal(value, dict(trained.model.named_parameters())[name].detach()), name
+    assert any(not torch.equal(before[name], value) for name, value in weights(presented.model).items())
+    # the random generators continue from where training left them
+    assert torch.equal(torch.rand(3), after_training[0])
+    assert (float(np.random.rand()), random.random()) == after_training[1:]
+    assert PRESENT_BANNER in banner()
+
+
+def test_present_mode_without_a_saved_run_names_the_fix(home, monkeypatch):
+    monkeypatch.setenv("LLM_RETREAT_PRESENT", "1")
+    with pytest.raises(FileNotFoundError, match=r"no saved run '99/missing'.*make run NB=99"):
+        train_or_load(tiny_trainer(home), "99/missing")
+
+
+def test_present_mode_refuses_a_run_made_with_other_settings(home, monkeypatch):
+    train_or_load(tiny_trainer(home), "99/tiny")
+    monkeypatch.setenv("LLM_RETREAT_PRESENT", "1")
+    with pytest.raises(ValueError, match=r"arguments\.learning_rate: 0\.01 saved, 0\.02 now"):
+        train_or_load(tiny_trainer(home, learning_rate=2e-2), "99/tiny")
+    frozen = tiny_model()
+    for parameter in frozen.bert.parameters():
+        parameter.requires_grad = False
+    with pytest.raises(ValueError, match="trainable"):
+        train_or_load(tiny_trainer(home, model=frozen), "99/tiny")
+
+
+def test_run_names_must_name_a_notebook_and_a_run(home):
+    with pytest.raises(ValueError, match="13/emotion"):
+        run_dir("emotion")
+
+
+def loop_objects(seed=0):
+    model = tiny_model(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    scheduler = get_scheduler("linear", optimizer=optimizer, num_warmup_steps=0, num_training_steps=6)
+    return model, optimizer, scheduler
+
+
+def hand_loop(model, optimizer, scheduler):
+    history = []
+    for batch in Dataset.with_format(tiny_data(), "torch").iter(batch_size=4):
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+        history.append({"loss": loss.item(), "lr": np.float32(scheduler.get_last_lr()[0])})
+    return history
+
+
+def test_a_loaded_loop_run_restores_model_optimizer_and_scheduler(home, monkeypatch):
+    model, optimizer, scheduler = loop_objects()
+    history = run_or_load(
+        "99/loop",
+        lambda: hand_loop(model, optimizer, scheduler),
+        model,
+        settings={"steps": 6},
+        optimizer=optimizer,
+        scheduler=scheduler,
+    )
+
+    monkeypatch.setenv("LLM_RETREAT_PRESENT", "1")
+    model2, optimizer2, scheduler2 = loop_objects()
+    loaded = run_or_load(
+        "99/loop",
+        lambda: pytest.fail("present mode must not train"),
+        model2,
+        settings={"steps": 6},
+        optimizer=optimizer2,
+        scheduler=scheduler2,
+    )
+    assert loaded == [{**entry, "lr": float(entry["lr"])} for entry in history]
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), model2.parameters()))
+    assert scheduler2.state_dict() == scheduler.state_dict()
+    state, state2 = optimizer.state_dict()["state"], optimizer2.state_dict()["state"]
+    assert state.keys() == state2.keys() and len(state) > 0
+    for index in state:
+        assert all(torch.equal(state[index][key], state2[index][key]) for key in state[index])
+    with pytest.raises(ValueError, match=r"settings\.steps: 6 saved, 7 now"):
+        run_or_load("99/loop", lambda: None, model2, settings={"steps": 7})
