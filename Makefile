@@ -187,7 +187,7 @@ refresh: venv
 # JupyterLab as soon as the packages and the kit are there; a stand-in model is trained the first time a notebook
 # asks for it (a progress bar says how long), or ahead of time with `make standins`.
 lab: kit
-	@echo "Stand-ins not built yet are trained on first use (about 1.5-3.5 minutes each on an idle 2-core machine, qa about 12); 'make standins' builds them all now."
+	@echo "Stand-ins not built yet are trained on first use (under 2 minutes each on an idle 2-core machine with bf16, qa about 5); 'make standins' builds them all now."
 	$(PYTHON) -m jupyter lab notebooks/
 
 clean:

@@ -124,6 +124,26 @@ def test_library_versions_and_the_code_version_are_inputs(base_model_marker, mon
     assert fingerprint(spec, spec.full) != before
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_autocast_only_where_the_cpu_has_it_and_the_build_records_it(
+    base_model_marker, tmp_path, monkeypatch, native
+):
+    from utils.course import training
+
+    monkeypatch.delenv("LLM_RETREAT_BF16", raising=False)
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: native)
+    spec = SPECS["emotion"]
+    wanted = replace(spec.full, bf16=True)
+    assert training._training_args(wanted, str(tmp_path)).bf16 is native
+    assert training._training_args(replace(wanted, bf16=False), str(tmp_path)).bf16 is False
+    monkeypatch.setenv("LLM_RETREAT_BF16", "0")  # forced off: fp32 even on a CPU with bf16
+    assert training._training_args(wanted, str(tmp_path)).bf16 is False
+    forced_off = fingerprint(spec, wanted)
+    monkeypatch.delenv("LLM_RETREAT_BF16")
+    # the same settings train in another precision where the CPU has bf16, so they are another build
+    assert (fingerprint(spec, wanted) != forced_off) is native
+
+
 def test_model_card_reports_what_it_was_given():
     spec = SPECS["sentiment"]
     info = {
@@ -140,3 +160,48 @@ def test_model_card_reports_what_it_was_given():
     assert "| test | 0.2500 |" in card
     assert "train 10, validation 5, test 6" in card
     assert "stand-in" in card.splitlines()[0]
+
+
+def test_stand_in_predictions_come_back_in_dataset_order_with_length_grouping(tmp_path):
+    """transformers 5 groups evaluation batches by length too when training does; the QA decoder matches by position."""
+    import numpy as np
+    import torch
+    from datasets import Dataset
+    from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
+
+    from utils.course.training import _predict_in_order
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        num_labels=200,
+    )
+    lengths = np.random.default_rng(0).integers(2, 60, size=200)
+    rows = Dataset.from_dict({"input_ids": [[1] * int(n) for n in lengths], "labels": list(range(200))})
+    arguments = TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_eval_batch_size=4,
+        report_to="none",
+        use_cpu=True,
+        train_sampling_strategy="group_by_length",
+        disable_tqdm=True,
+    )
+    trainer = Trainer(
+        model=BertForSequenceClassification(config),
+        args=arguments,
+        data_collator=lambda batch: {
+            key: torch.tensor(
+                np.array(
+                    [np.pad(row[key], (0, 60 - len(row[key]))) if key == "input_ids" else row[key] for row in batch]
+                )
+            )
+            for key in batch[0]
+        },
+    )
+    assert (trainer.predict(rows).label_ids != np.arange(200)).any(), "the trap this guards against is gone"
+    assert (_predict_in_order(trainer, rows).label_ids == np.arange(200)).all()

@@ -65,6 +65,7 @@ def fingerprint(spec: StandinSpec, settings: TrainSettings) -> str:
         "dataset": spec.dataset,
         "labels": spec.id2label,
         "settings": asdict(settings),
+        "bf16_autocast": training.bf16_autocast(settings),  # what this machine does with the settings' bf16 flag
         "code_version": TRAINING_CODE_VERSION,
         "libraries": library_versions(),
         "features": str(catalog.dataset_features(spec.dataset)),
@@ -105,7 +106,7 @@ checkpoint with `LLM_RETREAT_HUB=1`.
 - Split sizes used: train {sizes["train"]}, validation {sizes["validation"]}, test {sizes["test"]}
 - Build mode: {info["mode"]}{" (small and fast: the numbers are not meaningful)" if info["mode"] == "smoke" else ""}
 - Hyperparameters: {json.dumps(asdict(settings))}
-- Training time: {info["train_seconds"]:.0f} s on {info["threads"]} CPU threads
+- Training time: {info["train_seconds"]:.0f} s on {info["threads"]} CPU threads, {info.get("precision", "fp32")}
 
 ## Held-out metrics
 
@@ -160,6 +161,7 @@ def build(name: str, force: bool = False, log: Callable[[str], None] = print) ->
             "metrics": results,
             "train_seconds": round(time.perf_counter() - started, 1),
             "threads": torch.get_num_threads(),
+            "precision": "bf16 autocast" if training.bf16_autocast(settings) else "fp32",
         }
         (staging / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         (staging / "README.md").write_text(model_card(standin, settings, info), encoding="utf-8")

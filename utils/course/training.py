@@ -7,6 +7,7 @@ tokenizer there, and returns held-out metrics on the validation and test splits.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +34,21 @@ def _load_splits(spec: StandinSpec, settings: TrainSettings):
     }
 
 
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU computes bfloat16 matrix products in hardware (Intel AMX or AVX512-BF16; recent Xeons, AMD
+    Zen 4). Elsewhere bf16 autocast is emulated and slower than fp32."""
+    import torch
+
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # torch.cpu has no public probe yet
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+
+
+def bf16_autocast(settings: TrainSettings) -> bool:
+    """Whether a build with these settings trains under bfloat16 autocast on this machine."""
+    forced_off = os.environ.get("LLM_RETREAT_BF16", "1").strip().lower() in {"0", "false", "no"}
+    return settings.bf16 and not forced_off and cpu_has_native_bf16()
+
+
 def _training_args(settings: TrainSettings, scratch: str):
     from transformers import TrainingArguments
 
@@ -46,6 +62,7 @@ def _training_args(settings: TrainSettings, scratch: str):
         weight_decay=settings.weight_decay,
         seed=settings.seed,
         train_sampling_strategy=settings.sampling,
+        bf16=bf16_autocast(settings),  # on the CPU: torch.autocast("cpu", dtype=torch.bfloat16) around each step
         eval_strategy="no",
         save_strategy="no",
         logging_strategy="no",
@@ -53,6 +70,16 @@ def _training_args(settings: TrainSettings, scratch: str):
         use_cpu=True,
         disable_tqdm=False,
     )  # a bar with steps and time left (builds take minutes)
+
+
+def _predict_in_order(trainer, dataset):
+    """``trainer.predict`` with row i of the result for row i of ``dataset``.
+
+    With ``train_sampling_strategy="group_by_length"`` transformers 5 also groups evaluation batches by length, so
+    predictions come back shuffled (notebook 10 shows it); the QA decoder matches windows to questions by position.
+    """
+    trainer.args.train_sampling_strategy = "random"  # training is over; evaluation then reads the rows in order
+    return trainer.predict(dataset)
 
 
 def _label_maps(spec: StandinSpec) -> dict:
@@ -100,7 +127,7 @@ def train_text_classifier(spec: StandinSpec, settings: TrainSettings, out_dir: P
         )
         trainer.train()
         for name in ("validation", "test"):
-            output = trainer.predict(tokenized[name])
+            output = _predict_in_order(trainer, tokenized[name])
             predicted = np.argmax(output.predictions, axis=-1).tolist()
             references = output.label_ids.tolist()
             scores = {
@@ -152,7 +179,7 @@ def train_token_classifier(spec: StandinSpec, settings: TrainSettings, out_dir: 
         )
         trainer.train()
         for name in ("validation", "test"):
-            output = trainer.predict(tokenized[name])
+            output = _predict_in_order(trainer, tokenized[name])
             predicted_ids = np.argmax(output.predictions, axis=-1)
             predicted, references = [], []
             for row_predictions, row_labels in zip(predicted_ids, output.label_ids):
@@ -202,7 +229,7 @@ def train_question_answering(spec: StandinSpec, settings: TrainSettings, out_dir
                 batched=True,
                 remove_columns=splits[name].column_names,
             )
-            output = trainer.predict(features.remove_columns(["example_id", "offset_mapping"]))
+            output = _predict_in_order(trainer, features.remove_columns(["example_id", "offset_mapping"]))
             start_logits, end_logits = output.predictions[:2]
             predictions = qa_best_answers(splits[name], features, start_logits, end_logits)
             golds = {example["id"]: example["answers"]["text"] for example in splits[name]}
