@@ -1,6 +1,7 @@
 """Present mode (utils.present): a saved run, loaded, leaves the objects as training left them."""
 
 import random
+import re
 
 import numpy as np
 import pytest
@@ -14,10 +15,11 @@ from transformers import (
     TrainingArguments,
     get_scheduler,
 )
+from transformers.utils.notebook import NotebookProgressCallback
 
 from utils import banner
 from utils.modes import PRESENT_BANNER
-from utils.present import run_dir, run_or_load, train_or_load
+from utils.present import epoch_table, run_dir, run_or_load, train_or_load
 
 
 @pytest.fixture
@@ -179,3 +181,89 @@ def test_a_loaded_loop_run_restores_model_optimizer_and_scheduler(home, monkeypa
         assert all(torch.equal(state[index][key], state2[index][key]) for key in state[index])
     with pytest.raises(ValueError, match=r"settings\.steps: 6 saved, 7 now"):
         run_or_load("99/loop", lambda: None, model2, settings={"steps": 7})
+
+
+def test_present_mode_refuses_a_run_whose_training_data_changed_in_a_middle_row(home, monkeypatch):
+    """Every row counts: the fingerprint once hashed only the first and last 32, and missed this edit."""
+    rows = np.random.default_rng(1).integers(1, 50, size=(100, 6)).tolist()
+    data = Dataset.from_dict({"input_ids": rows, "labels": [row[0] % 2 for row in rows]})
+    trainer = tiny_trainer(home)
+    trainer.train_dataset = data
+    train_or_load(trainer, "99/rows")
+
+    edited_rows = [list(row) for row in rows]
+    edited_rows[50][3] = 1 + edited_rows[50][3] % 49  # another token in row 50 of 100
+    edited = Dataset.from_dict({"input_ids": edited_rows, "labels": [row[0] % 2 for row in edited_rows]})
+    monkeypatch.setenv("LLM_RETREAT_PRESENT", "1")
+    presented = tiny_trainer(home)
+    presented.train_dataset = edited
+    with pytest.raises(ValueError) as refused:
+        train_or_load(presented, "99/rows")
+    message = str(refused.value)
+    assert "present mode: the saved run '99/rows'" in message
+    assert re.search(r"train_data\.sha256: '[0-9a-f]{16}' saved, '[0-9a-f]{16}' now", message), message
+    assert "train_data.rows" not in message  # same number of rows: only the content differs
+    assert "make run NB=99" in message
+    # the same data in the same order loads
+    presented.train_dataset = Dataset.from_dict({"input_ids": rows, "labels": [row[0] % 2 for row in rows]})
+    train_or_load(presented, "99/rows")
+
+
+class KeepsTable(NotebookProgressCallback):
+    """Trainer's Jupyter progress callback, keeping its table (it drops its tracker when training ends)."""
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.table = [list(row) for row in self.training_tracker.inner_table]
+        super().on_train_end(args, state, control, **kwargs)
+
+
+@pytest.mark.parametrize("strategy", ["epoch", "steps", "no"])
+def test_the_epoch_table_rebuilt_from_the_log_equals_the_live_one(home, monkeypatch, strategy):
+    monkeypatch.setattr("transformers.utils.notebook.disp.display", lambda *a, **k: None)
+    trainer = tiny_trainer(home)
+    trainer.args.eval_strategy = strategy
+    trainer.args.eval_steps = 2
+    live = KeepsTable()
+    trainer.add_callback(live)
+    trainer.train()
+    assert epoch_table(trainer.state.log_history, trainer.args.eval_strategy) == live.table
+    header = live.table[0]
+    assert header[:2] == (["Epoch"] if strategy == "epoch" else ["Step"]) + ["Training Loss"]
+    assert ("Validation Loss" in header) == (strategy != "no")
+    assert len(live.table) == {"epoch": 3, "steps": 4, "no": 7}[strategy]
+
+
+def test_a_loaded_run_shows_its_epoch_table(home, monkeypatch, capsys):
+    trained = tiny_trainer(home)
+    train_or_load(trained, "99/tiny")
+    evaluations = [entry for entry in trained.state.log_history if "eval_loss" in entry]
+    capsys.readouterr()
+
+    monkeypatch.setenv("LLM_RETREAT_PRESENT", "1")
+    train_or_load(tiny_trainer(home), "99/tiny")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("present mode: loaded run '99/tiny'")
+    assert re.fullmatch(r"\[6/6 \d\d:\d\d, Epoch 2/2\] \(the saved run\)", lines[1]), lines[1]
+    assert lines[2].split() == ["Epoch", "Training", "Loss", "Validation", "Loss"]
+    for line, entry in zip(lines[3:5], evaluations, strict=True):
+        epoch, training, validation = line.split()
+        assert int(epoch) == entry["epoch"] and validation == f"{entry['eval_loss']:.6f}"
+    assert len(lines) == 5
+
+
+def test_a_loaded_run_in_jupyter_shows_the_progress_bar_and_table(home, monkeypatch):
+    monkeypatch.setattr("transformers.utils.notebook.disp.display", lambda *a, **k: None)  # the live bar
+    trained = tiny_trainer(home)
+    trained.add_callback(NotebookProgressCallback)
+    train_or_load(trained, "99/tiny")
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, **kwargs: shown.append(obj))
+    monkeypatch.setenv("LLM_RETREAT_PRESENT", "1")
+    presented = tiny_trainer(home)
+    presented.add_callback(NotebookProgressCallback)
+    train_or_load(presented, "99/tiny")
+    (html,) = [obj.data for obj in shown]
+    assert "<progress value='6' max='6'" in html and "Epoch 2/2] (the saved run)" in html
+    assert "<th>Validation Loss</th>" in html
+    for entry in (e for e in trained.state.log_history if "eval_loss" in e):
+        assert f"<td>{entry['eval_loss']:.6f}</td>" in html
