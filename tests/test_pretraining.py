@@ -256,3 +256,111 @@ def test_fast_pseudo_perplexity_equals_the_full_model(mlm_tokenizer):
             log_probs += logits.log_softmax(-1)[ids[position]].item()
             count += 1
     assert namespace["pseudo_perplexity"](model, texts) == pytest.approx(math.exp(-log_probs / count), rel=1e-4)
+
+
+# ---------------------------------------------------------------- bits per byte (section 6)
+
+BPB = "def bits_per_byte("
+
+
+def bpb_code(nb, old=None, new=None):
+    """The notebook's chunks_of_lines and bits_per_byte (its cell also cuts the comparison chunks, here from the
+    fixture's files); with ``old``, a broken variant with ``old`` replaced by ``new``."""
+    namespace = {**nb, "block_size": 128, "validation_texts": nb["texts"][:3]}
+    source = notebook_cell(NOTEBOOK, BPB)
+    if old is not None:
+        assert old in source, f"the notebook no longer contains {old!r}: update the broken variant"
+        source = source.replace(old, new)
+    exec(compile(source, "19[bits_per_byte]", "exec"), namespace)
+    return namespace
+
+
+@pytest.fixture(scope="module")
+def bpb(nb):
+    return bpb_code(nb)
+
+
+def small_llama(nb, uniform=False):
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(nb["llama_config"](hidden_size=32, num_layers=1, intermediate_size=64))
+    if uniform:  # a zero embedding (tied to the head) makes every hidden state and every logit exactly 0
+        with torch.no_grad():
+            model.model.embed_tokens.weight.zero_()
+    return model.eval()
+
+
+def bits_per_byte_by_hand(model, tokenizer, chunks, start_id):
+    """Summed (not averaged) next-token losses over every chunk, in bits, over the chunks' UTF-8 bytes."""
+    nats = 0.0
+    for chunk in chunks:
+        ids = torch.tensor([start_id] + tokenizer(chunk)["input_ids"])
+        with torch.no_grad():
+            logits = model(input_ids=ids[None]).logits[0]
+        nats += F.cross_entropy(logits[:-1], ids[1:], reduction="sum").item()
+    return nats / math.log(2) / sum(len(chunk.encode("utf-8")) for chunk in chunks)
+
+
+def bpb_errors(bits_per_byte, nb, models, chunks):
+    """What is wrong with bits_per_byte on these chunks: against a uniform model (exactly log2(vocabulary) bits per
+    predicted token) and against the summed losses of a random model."""
+    tokenizer, start = nb["tokenizer"], nb["tokenizer"].eos_token_id
+    n_tokens = sum(len(tokenizer(chunk)["input_ids"]) for chunk in chunks)
+    n_bytes = sum(len(chunk.encode("utf-8")) for chunk in chunks)
+    errors = []
+    uniform = bits_per_byte(models["uniform"], tokenizer, chunks, start)
+    if uniform != pytest.approx(n_tokens * math.log2(len(tokenizer)) / n_bytes, rel=1e-5):
+        errors.append(f"uniform model: {uniform} bits per byte")
+    random_model = bits_per_byte(models["random"], tokenizer, chunks, start)
+    if random_model != pytest.approx(bits_per_byte_by_hand(models["random"], tokenizer, chunks, start), rel=1e-5):
+        errors.append(f"random model: {random_model} bits per byte")
+    return errors
+
+
+@pytest.fixture(scope="module")
+def bpb_models(nb):
+    return {"uniform": small_llama(nb, uniform=True), "random": small_llama(nb)}
+
+
+texts_of_any_script = st.lists(
+    st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40).filter(str.strip),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(chunks=texts_of_any_script)
+def test_bits_per_byte_counts_every_predicted_token_over_utf8_bytes(nb, bpb, bpb_models, chunks):
+    """On any text (accents, CJK, emoji: several bytes per character), bits per byte = the summed loss of every
+    predicted token (not the start token), in bits, over the UTF-8 bytes; a uniform model costs log2(V) per token."""
+    assert bpb_errors(bpb["bits_per_byte"], nb, bpb_models, chunks) == []
+
+
+BROKEN_BPB = {
+    "mean loss per chunk, not summed": ("loss.item() * (ids.shape[1] - 1)", "loss.item()"),
+    "start token counted as predicted": ("loss.item() * (ids.shape[1] - 1)", "loss.item() * ids.shape[1]"),
+    "characters instead of bytes": ("sum(len(c.encode()) for c in chunks)", "sum(len(c) for c in chunks)"),
+    "nats, not bits": ("/ math.log(2)", "/ 1"),
+}
+BPB_CHUNKS = ["def f(x):\n    return x\n", "café = 'naïve'  # é, ï\n", "x = 1\n", "# 日本語のコメント 🙂\n"]
+
+
+@pytest.mark.parametrize("broken", list(BROKEN_BPB))
+def test_a_broken_bits_per_byte_is_caught(nb, bpb, bpb_models, broken):
+    assert bpb_errors(bpb["bits_per_byte"], nb, bpb_models, BPB_CHUNKS) == []
+    wrong = bpb_code(nb, *BROKEN_BPB[broken])["bits_per_byte"]
+    assert bpb_errors(wrong, nb, bpb_models, BPB_CHUNKS) != []
+
+
+def test_comparison_chunks_are_whole_lines_that_fit_the_window(nb, bpb):
+    """chunks_of_lines gives runs of whole lines of one file, at most 300 bytes, each within the 128-token window."""
+    texts = nb["texts"]
+    chunks = bpb["chunks_of_lines"](texts, n_chunks=50)
+    assert len(chunks) >= 10
+    for chunk in chunks:
+        assert len(chunk.encode()) <= 300 and len(nb["tokenizer"](chunk)["input_ids"]) < 128
+        assert any("\n" + chunk in "\n" + text and (chunk.endswith("\n") or text.endswith(chunk)) for text in texts), (
+            chunk
+        )

@@ -13,6 +13,7 @@ define them, so the tests check the code learners read:
 """
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.notebook_code import NOTEBOOKS, run_cells
+from tests.notebook_code import NOTEBOOKS, notebook_cell, run_cells
 
 NOTEBOOK = NOTEBOOKS / "18_text_generation.ipynb"
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -240,3 +241,217 @@ def test_translation_file():
     assert all(set(r) == {"en", "fr"} and r["en"].strip() and r["fr"].strip() for r in rows)
     assert len({r["en"] for r in rows}) == len(rows) and len({r["fr"] for r in rows}) == len(rows), "duplicates"
     assert all(r["en"] != r["fr"] for r in rows)
+
+
+# --- sliding-window perplexity: token_nlls (section 6) -------------------------------------------------------------
+# token_nlls returns one loss per scored token and that token's context length, but not which token it scored. The
+# checks below recover that from the values: the k-th loss must equal the loss a separate forward pass gives the
+# k-th expected token from exactly the context the function reports, so a token skipped, scored twice or scored from
+# the wrong position shows up as a wrong count, a wrong context or a wrong value.
+
+NLLS = "def token_nlls"
+NLL_TOLERANCE = 1e-4  # float32: the same logits from sequences of different lengths agree to about 1e-6
+
+
+def token_nlls_code(old=None, new=None):
+    """The notebook's token_nlls and perplexity; with ``old``, a broken variant with ``old`` replaced by ``new``."""
+    namespace = run_cells(NOTEBOOK, [NLLS], {"torch": torch, "math": math})
+    if old is None:
+        return namespace
+    source = notebook_cell(NOTEBOOK, NLLS)
+    assert old in source, f"the notebook no longer contains {old!r}: update the broken variant"
+    exec(compile(source.replace(old, new), "18[token_nlls, broken]", "exec"), namespace)
+    return namespace
+
+
+@pytest.fixture(scope="module")
+def nlls_code():
+    return token_nlls_code()
+
+
+@pytest.fixture(scope="module")
+def tiny_lm():
+    """A randomly initialised 2-layer Llama (SmolLM2's family): random weights give every token a distinct loss."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=97,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+def expected_scoring(n, window, stride):
+    """(token index, context length) of each token the sliding window should score, in order.
+
+    Windows start at 0, stride, 2 * stride, ...; each token is scored by the first window that predicts it, from the
+    tokens of that window before it. With stride < window that is every token but the first; with stride == window
+    (naive chunks) the first token of every chunk has no context in its chunk and is not scored.
+    """
+    scored = []
+    for j in range(1, n):
+        begin = 0 if j < window else stride * ((j - window) // stride + 1)
+        if begin < j:
+            scored.append((j, j - begin))
+    return scored
+
+
+@torch.no_grad()
+def scoring_errors(token_nlls, model, ids, window, stride):
+    """What is wrong with token_nlls(model, ids, window, stride) (an empty list when nothing is)."""
+    try:
+        nlls, contexts = token_nlls(model, ids, window, stride)
+    except Exception as error:  # a broken variant may also crash
+        return [f"raised {type(error).__name__}: {error}"]
+    expected = expected_scoring(len(ids), window, stride)
+    if len(nlls) != len(expected) or len(contexts) != len(expected):
+        return [f"{len(nlls)} losses and {len(contexts)} contexts for {len(expected)} tokens to score"]
+    errors = []
+    if contexts.tolist() != [context for _, context in expected]:
+        errors.append(f"contexts {contexts.tolist()} instead of {[context for _, context in expected]}")
+    for nll, (j, context) in zip(nlls.tolist(), expected):
+        logits = model(ids[j - context : j][None]).logits[0, -1].float()
+        direct = torch.nn.functional.cross_entropy(logits, ids[j]).item()
+        if abs(nll - direct) > NLL_TOLERANCE:
+            errors.append(f"token {j}: loss {nll:.5f}, but {direct:.5f} from its {context} tokens of context")
+            break
+    return errors
+
+
+def random_ids(n, seed, vocab=97):
+    return torch.randint(0, vocab, (n,), generator=torch.Generator().manual_seed(seed))
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 40), window=st.integers(2, 16), data=st.data(), seed=st.integers(0, 2**16))
+def test_sliding_window_scores_every_token_once_with_the_context_it_reports(nlls_code, tiny_lm, n, window, data, seed):
+    """stride < window: tokens 1 .. n-1 each scored exactly once, in order, each with >= window - stride tokens of
+    context once past the first window, and each loss equal to a separate forward pass on that context."""
+    stride = data.draw(st.integers(1, window - 1), label="stride")
+    ids = random_ids(n, seed)
+    expected = expected_scoring(n, window, stride)
+    assert [j for j, _ in expected] == list(range(1, n))
+    assert all(context >= min(j, window - stride) and context <= window - 1 for j, context in expected)
+    assert scoring_errors(nlls_code["token_nlls"], tiny_lm, ids, window, stride) == []
+
+
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(2, 40), window=st.integers(1, 16), seed=st.integers(0, 2**16))
+def test_naive_chunks_skip_only_the_first_token_of_each_chunk(nlls_code, tiny_lm, n, window, seed):
+    """stride == window (the notebook's naive chunks): every chunk scored on its own, its first token not at all."""
+    expected = expected_scoring(n, window, window)
+    assert [j for j, _ in expected] == [j for j in range(1, n) if j % window]
+    assert scoring_errors(nlls_code["token_nlls"], tiny_lm, random_ids(n, seed), window, window) == []
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(2, 40), extra=st.integers(0, 8), data=st.data(), seed=st.integers(0, 2**16))
+def test_a_window_covering_the_text_equals_one_full_context_pass(nlls_code, tiny_lm, n, extra, data, seed):
+    """window >= len(ids): whatever the stride, the losses are those of one forward pass over the whole text, and
+    perplexity() is exp of the model's own mean loss."""
+    window = n + extra
+    stride = data.draw(st.integers(1, window), label="stride")
+    ids = random_ids(n, seed)
+    nlls, contexts = nlls_code["token_nlls"](tiny_lm, ids, window, stride)
+    with torch.no_grad():
+        full = tiny_lm(ids[None], labels=ids[None])
+    by_position = torch.nn.functional.cross_entropy(full.logits[0, :-1].float(), ids[1:], reduction="none")
+    assert torch.allclose(nlls, by_position, atol=1e-5)
+    assert contexts.tolist() == list(range(1, n))
+    assert nlls_code["perplexity"](tiny_lm, ids, window, stride) == pytest.approx(math.exp(full.loss.item()), rel=1e-5)
+
+
+BROKEN_NLLS = {
+    "keep one token too many (drops a token per window)": (
+        "keep = max(scored_until - begin - 1, 0)",
+        "keep = max(scored_until - begin, 0)",
+    ),
+    "keep one token too few (scores a token twice)": (
+        "keep = max(scored_until - begin - 1, 0)",
+        "keep = max(scored_until - begin - 2, 0)",
+    ),
+    "contexts off by one": ("torch.arange(keep + 1, end - begin)", "torch.arange(keep, end - begin - 1)"),
+    "stride ignored (windows do not overlap)": ("range(0, len(ids) - 1, stride)", "range(0, len(ids) - 1, window)"),
+    "logits not shifted (position i scored on token i)": ("logits[0, :-1]", "logits[0, 1:]"),
+}
+# texts, windows and strides (stride < window) the notebook's version passes and each broken variant fails on one of
+# (keeping one token too few changes nothing when stride == window - 1)
+NLL_CASES = [(40, 16, 8), (33, 10, 3), (25, 8, 7), (12, 6, 1)]
+
+
+@pytest.mark.parametrize("broken", list(BROKEN_NLLS))
+def test_a_broken_token_nlls_is_caught(nlls_code, tiny_lm, broken):
+    """The checks can fail: plausible off-by-one variants of the notebook's token_nlls are each caught."""
+    wrong = token_nlls_code(*BROKEN_NLLS[broken])["token_nlls"]
+    caught = []
+    for n, window, stride in NLL_CASES:
+        ids = random_ids(n, seed=n)
+        assert scoring_errors(nlls_code["token_nlls"], tiny_lm, ids, window, stride) == []
+        caught.append(scoring_errors(wrong, tiny_lm, ids, window, stride) != [])
+    assert any(caught), f"{broken!r} passed every case"
+
+
+# --- the KV cache's memory (section 4), against the tensors at a long context ---------------------------------------
+
+KV_CELL = "from_config = (config.num_hidden_layers"
+KV_TABLE = "per_token = config.num_hidden_layers"
+
+
+def smollm2_shaped(num_hidden_layers):
+    """A random model with SmolLM2-135M's attention shapes (9 query heads, 3 KV heads of 64, 8,192 positions) but a
+    tiny vocabulary and MLP: the cache depends only on layers, KV heads, head size, length and dtype."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=576,
+        intermediate_size=32,
+        num_hidden_layers=num_hidden_layers,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        head_dim=64,
+        max_position_embeddings=8192,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+@pytest.fixture(scope="module")
+def cache_at_8192():
+    """The notebook's own cell (it asserts formula == the cache tensors' bytes) run at SmolLM2's full 8,192-token
+    context on one layer of SmolLM2's shape (about 4 s on one thread)."""
+    model = smollm2_shaped(num_hidden_layers=1)
+    long_prompt = torch.randint(0, 64, (1, 8192), generator=torch.Generator().manual_seed(0))
+    return run_cells(
+        NOTEBOOK, [KV_CELL], {"torch": torch, "model": model, "config": model.config, "long_prompt": long_prompt}
+    )
+
+
+def test_cache_memory_formula_equals_the_tensors_at_8192_tokens(cache_at_8192):
+    assert cache_at_8192["length"] == 8192
+    assert cache_at_8192["actual"] == cache_at_8192["from_config"] == 3 * 64 * 8192 * 4 * 2  # keys and values, fp32
+
+
+def test_the_table_at_8192_tokens_is_30_layers_of_the_measured_cache(cache_at_8192):
+    """The per-token bytes of the notebook's table, for SmolLM2's real config, times 8,192 = 30 layers of the cache
+    measured above: the 360 MiB of the table (and 1,080 MiB with 9 KV heads: three times as many tensors)."""
+    import pandas as pd
+    from transformers import AutoConfig
+
+    from utils import checkpoint
+
+    try:
+        config = AutoConfig.from_pretrained(checkpoint("smollm2"))
+    except FileNotFoundError as error:
+        pytest.skip(f"SmolLM2 is not in the asset home: {error}")
+    table = run_cells(
+        NOTEBOOK, [KV_TABLE], {"torch": torch, "pd": pd, "config": config, "model": cache_at_8192["model"]}
+    )
+    assert table["per_token"] * 8192 == config.num_hidden_layers * cache_at_8192["actual"]
+    assert table["per_token"] * 8192 / 2**20 == 360.0
