@@ -11,7 +11,15 @@ files here), ``tokenize_function`` and ``group_texts``, ``llama_config`` and ``p
   it is; masked inputs are ``[MASK]``; a word (a run of tokens without a gap in the offsets) is masked whole or not at
   all, and token-level masking breaks that rule;
 - the notebook's fast pseudo-perplexity (MLM head only at the masked position) equals the slow one-mask-at-a-time
-  computation with the full model.
+  computation with the full model;
+- ``bits_per_byte`` (section 6), on hypothesis texts in any script: a uniform model costs exactly log2(vocabulary)
+  bits per predicted token, a random model's result equals its summed next-token losses over the UTF-8 bytes; four
+  broken variants (mean instead of sum, start token counted, characters instead of bytes, nats) are caught;
+  ``chunks_of_lines`` gives whole lines within 300 bytes and the 128-token window;
+- the notebook's own MLM data cells (docstring extraction, packing into blocks of 64, ``mlm_collator``): the blocks are
+  the token stream with its offsets and special-token flags; the collator masks whole words at 15 % of words on them
+  (a token-level or doubled-rate configuration is caught); solution 3's count of partly masked pieces equals an
+  independent count (a lower bound on pieces of partly masked words) and is 0 under whole-word masking.
 """
 
 import math
@@ -364,3 +372,146 @@ def test_comparison_chunks_are_whole_lines_that_fit_the_window(nb, bpb):
         assert any("\n" + chunk in "\n" + text and (chunk.endswith("\n") or text.endswith(chunk)) for text in texts), (
             chunk
         )
+
+
+# ---------------------------------------------------------------- the notebook's own MLM data (section 8)
+
+MLM_MARKERS = [
+    "from transformers import (AutoConfig",
+    "def tokenize_function(",  # group_texts
+    "def docstrings(",
+    "mlm_collator = DataCollatorForLanguageModeling(",
+    "def tokenize_docstrings(",
+]
+
+
+@pytest.fixture(scope="module")
+def mlm_nb(mlm_tokenizer):
+    """The notebook's docstring extraction, packing into blocks of 64 and whole-word collator, executed on 30 training
+    and 10 held-out standard-library files."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in sorted(stdlib.glob("*.py"))[:40]]
+    namespace = {"raw_datasets": {"train": {"text": texts[:30]}}, "validation_texts": texts[30:]}
+    namespace = run_cells(NOTEBOOK, MLM_MARKERS[:1], namespace)
+    namespace["mlm_tokenizer"] = mlm_tokenizer
+    namespace = run_cells(NOTEBOOK, MLM_MARKERS[1:], namespace)
+    yield namespace
+    shutil.rmtree(namespace["scratch"], ignore_errors=True)
+
+
+def test_docstring_blocks_are_the_token_stream_with_its_offsets(mlm_nb):
+    """Packing keeps every column aligned: 64 tokens per block, and the blocks are the tokenized docstrings' stream
+    (ids, offsets, special-token flags) cut at block boundaries."""
+    assert mlm_nb["block_size"] == 64
+    tokenized = mlm_nb["tokenize_docstrings"]({"text": mlm_nb["docstring_train"]})
+    blocks = mlm_nb["mlm_datasets"]["train"]
+    assert len(blocks) >= 20
+    for column in ("input_ids", "offset_mapping", "special_tokens_mask"):
+        stream = [list(x) if column == "offset_mapping" else x for row in tokenized[column] for x in row]
+        packed = [list(x) if column == "offset_mapping" else x for row in blocks[column] for x in row]
+        assert all(len(row) == 64 for row in blocks[column])
+        assert packed == stream[: len(packed)] and len(stream) - len(packed) < 64, column
+    ids, special = blocks["input_ids"], blocks["special_tokens_mask"]
+    cls_sep = {mlm_nb["mlm_tokenizer"].cls_token_id, mlm_nb["mlm_tokenizer"].sep_token_id}
+    assert all((t in cls_sep) == bool(s) for row, flags in zip(ids, special) for t, s in zip(row, flags))
+
+
+def collator_errors(collator, mlm_nb):
+    """What is wrong with a collator on the notebook's packed docstring blocks (an empty list when nothing is)."""
+    blocks = [dict(b) for b in mlm_nb["mlm_datasets"]["train"]]
+    batch = collator(blocks)
+    original = torch.tensor([b["input_ids"] for b in blocks])
+    special = torch.tensor([b["special_tokens_mask"] for b in blocks]).bool()
+    masked = batch["labels"] != -100
+    errors = []
+    if not torch.equal(batch["labels"][masked], original[masked]):
+        errors.append("a masked label is not the original id")
+    if not torch.equal(batch["input_ids"][~masked], original[~masked]):
+        errors.append("an unmasked input changed")
+    if not (batch["input_ids"][masked] == mlm_nb["mlm_tokenizer"].mask_token_id).all():
+        errors.append("a masked input is not [MASK]")
+    if (masked & special).any():
+        errors.append("a special token masked")
+    words_masked, n_words, split = 0, 0, 0
+    for block, labels in zip(blocks, batch["labels"].tolist()):
+        words = words_of(block["offset_mapping"], block["special_tokens_mask"])
+        for word in {w for w in words if w is not None}:
+            states = {labels[i] != -100 for i, w in enumerate(words) if w == word}
+            split += len(states) == 2
+            words_masked += max(states)
+            n_words += 1
+    if split:
+        errors.append(f"{split} words partly masked")
+    if not (n_words > 2000 and abs(words_masked / n_words - 0.15) < 0.02):
+        errors.append(f"{words_masked} of {n_words} words masked")
+    return errors
+
+
+def test_the_notebooks_collator_masks_whole_words_at_the_set_rate(mlm_nb):
+    """The notebook's mlm_collator on its packed blocks: a word is masked whole or not at all, about 15 % of words
+    (each word start chosen with probability 0.15), only [MASK] in the input, labels only where masked, never a
+    special token."""
+    assert collator_errors(mlm_nb["mlm_collator"], mlm_nb) == []
+
+
+@pytest.mark.parametrize(
+    "old, new",
+    [("whole_word_mask=True,\n", "whole_word_mask=False,\n"), ("mlm_probability=0.15", "mlm_probability=0.3")],
+    ids=["token-level masking", "twice the masking rate"],
+)
+def test_a_wrongly_configured_collator_is_caught(mlm_nb, old, new):
+    source = notebook_cell(NOTEBOOK, MLM_MARKERS[3]).split("print(")[0]
+    assert source.count(old) == 1, f"the notebook no longer contains {old!r} once: update the broken variant"
+    namespace = {**mlm_nb}
+    exec(compile(source.replace(old, new), "19[mlm_collator, broken]", "exec"), namespace)
+    assert collator_errors(namespace["mlm_collator"], mlm_nb) != []
+
+
+def pieces_beside_an_unmasked_piece(blocks, labels):
+    """Masked pieces with an unmasked piece of the same word right next to them, and masked pieces whose word has an
+    unmasked piece anywhere (words from the offsets, as the collator defines them)."""
+    beside = anywhere = 0
+    for block, row in zip(blocks, labels.tolist()):
+        words = words_of(block["offset_mapping"], block["special_tokens_mask"])
+        masked = [label != -100 for label in row]
+        for i, word in enumerate(words):
+            if word is None or not masked[i]:
+                continue
+            neighbours = [k for k in (i - 1, i + 1) if 0 <= k < len(words) and words[k] == word]
+            beside += any(not masked[k] for k in neighbours)
+            anywhere += any(not masked[k] for k, w in enumerate(words) if w == word)
+    return beside, anywhere
+
+
+@pytest.mark.parametrize("whole_word", [False, True], ids=["token level", "whole words"])
+def test_the_partly_masked_count_of_solution_3(mlm_nb, whole_word):
+    """Solution 3's count (masked pieces with an unmasked neighbour in the same word) equals an independent count
+    from the offsets; it is a lower bound on the pieces of partly masked words; it is 0 under whole-word masking."""
+    from transformers import DataCollatorForLanguageModeling
+
+    def collator(*args, **kwargs):
+        """The solution's token-level collator, or a whole-word one given back the offsets the solution leaves out."""
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            inner = DataCollatorForLanguageModeling(*args, **kwargs, whole_word_mask=whole_word)
+        if not whole_word:
+            return inner
+
+        def with_offsets(features):
+            full = [dict(mlm_nb["mlm_datasets"]["train"][i]) for i in range(len(features))]
+            assert [f["input_ids"] for f in features] == [f["input_ids"] for f in full]
+            return inner(full)
+
+        return with_offsets
+
+    namespace = run_cells(
+        NOTEBOOK,
+        ["token_level = DataCollatorForLanguageModeling("],
+        {**mlm_nb, "DataCollatorForLanguageModeling": collator},
+    )
+    beside, anywhere = pieces_beside_an_unmasked_piece(namespace["blocks"], namespace["collated"]["labels"])
+    assert namespace["partial"] == beside <= anywhere
+    assert namespace["masked_total"] == int((namespace["collated"]["labels"] != -100).sum())
+    assert (beside == 0) is whole_word

@@ -8,6 +8,14 @@ define them, so the tests check the code learners read:
   deliberately broken variants of top-k and top-p are shown to fail the same comparison;
 - with SmolLM2 from the asset home, the loop (with and without the KV cache) gives the same tokens as
   ``model.generate``, greedy and seeded sampling (skipped with the fix when the model is missing);
+- ``token_nlls`` (sliding-window perplexity, section 6) on a random tiny Llama with hypothesis lengths, windows and
+  strides: with stride < window every token but the first is scored exactly once, in order, with the context length it
+  reports (at least window - stride past the first window), each loss equal to a separate forward pass on that
+  context; with stride == window only the first token of each chunk is skipped; a window covering the text equals one
+  full forward pass and ``perplexity`` is exp of the model's loss. Five broken variants (keep off by one either way,
+  contexts off by one, stride ignored, logits unshifted) are caught;
+- the KV-cache memory cell (formula == the cache tensors' bytes) at the full 8,192-token context, on one layer of
+  SmolLM2's shape; 30 such layers are the table's 360 MiB;
 - ``data/summaries`` and ``data/translation`` parse, have the promised sizes and no duplicates, and every summary
   title exists in the kit's English Wikipedia summaries.
 """
