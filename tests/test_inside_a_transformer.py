@@ -9,7 +9,12 @@ tests check the code learners read:
   logits, with the notebook's own ``compare`` and ``TOLERANCE``;
 - ``encoder_forward`` (MiniLM's blocks) against ``BertModel`` from random small ``BertConfig`` s and the real
   all-MiniLM-L6-v2, with random token types and padding;
-- the parameter counts against ``sum(p.numel())``.
+- the parameter counts against ``sum(p.numel())``;
+- ``decoder_flops_per_token`` against torch's ``FlopCounterMode`` on random configs (the weights term = the linear
+  layers' ``mm`` FLOPs, the attention term = eager attention's full T x T ``bmm`` FLOPs), and solution 2's
+  ``kv_cache_bytes`` against the bytes of the library's cache (float32 and bfloat16, with and without GQA);
+- the reason the notebook pads on the right: on a left-padded batch ``decoder_forward`` turns every real token of the
+  padded row into NaN (pad rows with no allowed key, then 0 x NaN), on a right-padded one nothing.
 Deliberately broken blocks (RoPE off, key/value heads shared in the wrong order, no causal mask, a wrong RMSNorm
 epsilon, the tanh approximation of GELU) must fail the same comparison: the tolerance is tight enough to notice.
 """
@@ -378,3 +383,93 @@ def test_encoder_parameter_counts_match_real_and_random_models(nb, minilm):
         model = minilm if config is minilm.config else BertModel(config)
         counts = nb["encoder_parameter_counts"](config)
         assert sum(counts.values()) == sum(p.numel() for p in model.parameters())
+
+
+# ---------------------------------------------------------------- counting: FLOPs and the KV cache (section 4)
+
+
+def notebook_function(marker, stop, namespace):
+    """Define the function of the cell containing ``marker`` (its source up to ``stop``) in ``namespace``."""
+    source = notebook_cell(NOTEBOOK, marker).split(stop)[0]
+    exec(compile(source, f"{NOTEBOOK.name}[{marker}]", "exec"), namespace)
+    return namespace
+
+
+@settings(max_examples=20, deadline=None)
+@given(config=llama_configs(), tokens=st.integers(1, 48))
+def test_flops_per_token_count_the_matrix_products_of_a_forward_pass(nb, config, tokens):
+    """decoder_flops_per_token's two terms, times the tokens, are the FLOPs torch's FlopCounterMode counts: the weights
+    term in the linear layers (``mm``, the head included even when tied), the attention term in eager attention's
+    ``QK^T`` and weights x V (``bmm``), which compute the full T x T matrix (a causal kernel can skip half of it)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    namespace = notebook_function("def decoder_flops_per_token(", "\n\n\n", {**nb})
+    weights_term, attention_term = namespace["decoder_flops_per_token"](config, tokens)
+    model = tiny_llama(config, 0)
+    model.set_attn_implementation("eager")
+    ids = torch.randint(0, config.vocab_size, (1, tokens), generator=torch.Generator().manual_seed(tokens))
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(ids)
+    counted = {str(op).split(".")[-1]: n for op, n in counter.get_flop_counts()["Global"].items()}
+    assert counted["mm"] == tokens * weights_term
+    assert counted["bmm"] == tokens * attention_term
+    assert set(counted) == {"mm", "bmm"}
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    config=llama_configs(),
+    tokens=st.integers(1, 40),
+    dtype=st.sampled_from([torch.float32, torch.bfloat16]),
+    without_gqa=st.booleans(),
+)
+def test_kv_cache_bytes_equal_the_library_cache(nb, config, tokens, dtype, without_gqa):
+    """Solution 2's kv_cache_bytes equals the bytes of the keys and values transformers caches, in float32 and
+    bfloat16; with ``kv_heads`` = the query heads it gives the cache of the same model without grouped-query
+    attention."""
+    namespace = notebook_function("def kv_cache_bytes(", "\n\n\nfor label", {})
+    model_config = copy.deepcopy(config)
+    if without_gqa:
+        model_config.num_key_value_heads = config.num_attention_heads
+    model = tiny_llama(model_config, 0).to(dtype)
+    ids = torch.randint(0, config.vocab_size, (1, tokens), generator=torch.Generator().manual_seed(tokens))
+    with torch.no_grad():
+        cache = model(ids, use_cache=True).cache
+    measured = sum(t.nbytes for layer in cache.layers for t in (layer.keys, layer.values))
+    bytes_per_number = torch.finfo(dtype).bits // 8
+    kv_heads = config.num_attention_heads if without_gqa else None
+    assert cache.get_seq_length() == tokens
+    assert namespace["kv_cache_bytes"](config, tokens, bytes_per_number, kv_heads) == measured
+
+
+# ---------------------------------------------------------------- why the notebook pads on the right
+
+
+def test_left_padding_turns_real_tokens_into_nan_right_padding_does_not(nb):
+    """With padding on the left, a pad query at position 0 may attend to no key (the causal rule allows only earlier
+    keys, the padding mask forbids them): its softmax row is all -inf, its output NaN, and at the next layer every real
+    token that multiplies that NaN value by a weight of 0 becomes NaN too. On the right, a pad query still sees the
+    real tokens before it, and real queries never see the pads after them."""
+    from transformers import LlamaConfig
+
+    config = LlamaConfig(
+        vocab_size=50,
+        hidden_size=32,
+        head_dim=8,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        pad_token_id=0,
+    )
+    model = tiny_llama(config, 0)
+    ids = torch.randint(1, 50, (2, 6), generator=torch.Generator().manual_seed(0))
+    left, right = torch.ones(2, 6, dtype=torch.long), torch.ones(2, 6, dtype=torch.long)
+    left[1, :2], right[1, 4:] = 0, 0
+    hidden_left, logits_left, _ = nb["decoder_forward"](ids, left, model.state_dict(), config)
+    hidden_right, logits_right, _ = nb["decoder_forward"](ids, right, model.state_dict(), config)
+    assert torch.isnan(hidden_left[1][1, :2]).all() and not torch.isnan(hidden_left[1][1, 2:]).any()  # pads only
+    assert torch.isnan(logits_left[1, 2:]).all()  # then every real token of that row
+    assert not torch.isnan(logits_left[0]).any()  # the unpadded row is untouched
+    assert all(torch.isfinite(h).all() for h in hidden_right) and torch.isfinite(logits_right).all()
