@@ -1,0 +1,59 @@
+"""``python -m utils.course status``: what a learner reads to see what is installed and how to fix what is not."""
+
+import pytest
+
+from utils.course import status
+from utils.course.__main__ import main as course_main
+
+
+@pytest.fixture
+def empty_home(monkeypatch, tmp_path):
+    home = tmp_path / "assets"
+    home.mkdir()
+    monkeypatch.setenv("LLM_RETREAT_HOME", str(home))
+    monkeypatch.setenv("LLM_RETREAT_SMOKE", "1")
+    return home
+
+
+def test_an_empty_asset_home_exits_non_zero_with_a_fix_for_each_missing_asset(empty_home, capsys):
+    assert course_main(["status"]) == 1
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 100, max(lines, key=len)
+    assert lines[0].endswith("(smoke mode)")
+    missing = [i for i, line in enumerate(lines) if "MISSING" in line]
+    assert len(missing) == sum(1 for e in status.entries() if e.needed)
+    for index in missing:
+        name = lines[index].split()[0]
+        expected = "make standins LLM_RETREAT_SMOKE=1" if name.startswith("standins/") else "make kit"
+        assert lines[index + 1].strip().startswith(f"fix: {expected}"), (name, lines[index + 1])
+    assert "needed in smoke mode and missing: run make kit and make standins LLM_RETREAT_SMOKE=1" in out
+    # the other mode's stand-ins, saved runs and scratch files are listed but not required
+    for name in ("standins/full/qa", "runs/", "scratch/"):
+        (line,) = [line for line in lines if line.split()[:1] == [name]]
+        assert line.split()[1] == "no", line
+
+
+def test_runs_and_scratch_are_listed_with_their_sizes_in_the_totals(empty_home, capsys):
+    (empty_home / "runs" / "13").mkdir(parents=True)
+    (empty_home / "runs" / "13" / "weights.safetensors").write_bytes(b"x" * 2_500_000)
+    (empty_home / "scratch" / "08_big_data").mkdir(parents=True)
+    (empty_home / "scratch" / "08_big_data" / "data.arrow").write_bytes(b"x" * 1_200_000)
+    course_main(["status"])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:4] for line in lines if line.startswith(("runs/", "scratch/"))] == [
+        ["runs/13", "yes", "2.5", "MB"],
+        ["scratch/08_big_data", "yes", "1.2", "MB"],
+    ]
+    (total,) = [line for line in lines if line.startswith("total:")]
+    assert total.startswith("total: 3.7 MB in the asset home (saved runs 2.5 MB, scratch 1.2 MB)"), total
+
+
+def test_everything_present_exits_zero(monkeypatch, empty_home, capsys):
+    here = [status.Entry("models/x", True, 1000, "Apache-2.0", "make kit", source="somewhere")]
+    here.append(status.Entry("standins/full/qa", False, 0, "Apache-2.0", "make standins (only for full mode)", False))
+    monkeypatch.setattr(status, "entries", lambda: here)
+    assert course_main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "everything smoke mode needs is here" in out and "MISSING" not in out
+    assert "models/x: somewhere" in out
