@@ -40,6 +40,8 @@ help:
 	@echo "make test-fast  unit tests only (no notebooks, no browser, no assets)"
 	@echo "make test-pythons  the fast tier on every supported Python (3.11, 3.12, 3.13) found on this machine"
 	@echo "make setup    venv + locked packages, offline kit, stand-ins (idempotent); make kit / make standins for one part"
+	@echo "make venv     only the virtual environment in .venv with the locked packages (PYTHON_BASE=python3.12 picks one)"
+	@echo "make dev      the maintainer tools (ruff, pre-commit, uv) from requirements-dev.lock into .venv"
 	@echo "make lint     ruff on utils/, tests/ and notebooks"
 	@echo "make lock     regenerate requirements.lock (hashes) from requirements.txt with uv (maintainers)"
 	@echo "make book     the book from the committed notebooks, without executing them (seconds)"
@@ -148,7 +150,9 @@ CUDA_ONLY_PACKAGES := triton cuda-bindings cuda-pathfinder cuda-toolkit nvidia-c
 
 # Regenerate the locks after editing requirements*.txt: uv resolves for Python 3.11-3.13 on every platform.
 # torch and its CUDA-only packages are left out: torch is installed on its own (see TORCH_INDEX above).
-lock:
+# Needs only a Python with pip (a fresh clone has no .venv yet): uv is installed into .venv, made here if missing.
+lock: check-python
+	test -x $(PYTHON) || $(PYTHON_BASE) -m venv $(VENV)
 	$(PIP_INSTALL) "uv==0.13.9"
 	$(VENV)/bin/uv pip compile requirements.txt --universal --python-version 3.11 --generate-hashes --quiet \
 	  $(foreach p,torch $(CUDA_ONLY_PACKAGES),--no-emit-package $(p)) -o $(LOCK)
