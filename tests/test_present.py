@@ -263,7 +263,7 @@ def test_a_loaded_run_in_jupyter_shows_the_progress_bar_and_table(home, monkeypa
     presented.add_callback(NotebookProgressCallback)
     train_or_load(presented, "99/tiny")
     (html,) = [obj.data for obj in shown]
-    assert "<progress value='6' max='6'" in html and "Epoch 2/2] (the saved run)" in html
+    assert "<progress value='6' max='6'" in html and "Epoch 2/2] (the saved run)" in html and "None" not in html
     assert "<th>Validation Loss</th>" in html
     for entry in (e for e in trained.state.log_history if "eval_loss" in e):
         assert f"<td>{entry['eval_loss']:.6f}</td>" in html

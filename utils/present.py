@@ -177,7 +177,7 @@ def show_epoch_table(trainer, seconds: float) -> None:
     if in_jupyter:
         from IPython.display import HTML, display
 
-        display(HTML(html_progress_bar(steps, steps, None, label) + text_to_html_table(table)))
+        display(HTML(html_progress_bar(steps, steps, "", label) + text_to_html_table(table)))
         return
     print(f"{label}\n{format_table(table)}")
 
