@@ -1,7 +1,8 @@
 """Present mode: a training cell loads the result of an earlier run instead of training.
 
 An instructor presenting a training notebook live cannot wait minutes per cell. Every training cell of notebooks
-10-16 and 20 calls :func:`train_or_load` (a ``Trainer``) or :func:`run_or_load` (a hand-written loop):
+10-16 and 20 (except notebook 11's ``notebook_launcher`` run, which trains live) calls :func:`train_or_load` (a
+``Trainer``) or :func:`run_or_load` (a hand-written loop):
 
 - normally they train, then save what training produced under ``<asset home>/runs/<notebook>/<run>/`` (smoke runs
   under ``runs/<notebook>-smoke/``): the trained weights (only the parameters that train, as safetensors), the
