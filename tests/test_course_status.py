@@ -1,9 +1,12 @@
 """``python -m utils.course status``: what a learner reads to see what is installed and how to fix what is not."""
 
+import json
+
 import pytest
 
-from utils.course import status
+from utils.course import registry, status
 from utils.course.__main__ import main as course_main
+from utils.course.files import write_marker
 
 
 @pytest.fixture
@@ -57,3 +60,25 @@ def test_everything_present_exits_zero(monkeypatch, empty_home, capsys):
     out = capsys.readouterr().out
     assert "everything smoke mode needs is here" in out and "MISSING" not in out
     assert "models/x: somewhere" in out
+
+
+def test_list_shows_both_modes_with_headline_metrics_not_raw_json(empty_home, capsys):
+    folder = registry.model_dir("emotion", smoke=False)
+    folder.mkdir(parents=True)
+    metrics = {
+        "validation": {"macro_f1": 0.80412, "accuracy": 0.81},
+        "test": {"macro_f1": 0.82671, "accuracy": 0.828},
+        "split_sizes": {"train": 1584, "validation": 198, "test": 198},
+    }
+    (folder / registry.INFO_FILE).write_text(json.dumps({"metrics": metrics, "train_seconds": 70.4}))
+    write_marker(folder, "test")
+    assert course_main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 100
+    rows = {
+        tuple(line.split()[:2]): line.split() for line in out.splitlines() if line.split()[1:2] in (["full"], ["smoke"])
+    }
+    assert len(rows) == 2 * len(registry.SPECS)
+    assert rows[("emotion", "full")] == ["emotion", "full", "yes", "1584/198/198", "macro_f1", "0.804", "0.827", "70"]
+    assert rows[("emotion", "smoke")][2:4] == ["no", "-"]
+    assert "{" not in out and "emotion: bhadresh-savani/distilbert-base-uncased-emotion" in out

@@ -176,6 +176,52 @@ def build(name: str, force: bool = False, log: Callable[[str], None] = print) ->
     return info
 
 
+def _headline(scores: dict, split: str, metric: str) -> str:
+    value = scores.get(split, {}).get(metric)
+    return f"{value:.3f}" if isinstance(value, (int, float)) else "-"
+
+
+def standin_list() -> str:
+    """``python -m utils.course list``: every stand-in of both modes, its split sizes and headline metric (validation
+    and test) and its build time, within 100 columns; then what each stands in for."""
+    rows = []
+    for mode in ("full", "smoke"):
+        for name, spec in SPECS.items():
+            folder = registry.model_dir(name, smoke=mode == "smoke")
+            info_path = folder / registry.INFO_FILE
+            info = (
+                json.loads(info_path.read_text(encoding="utf-8"))
+                if is_complete(folder) and info_path.is_file()
+                else None
+            )
+            scores = info["metrics"] if info else {}
+            sizes = scores.get("split_sizes", {})
+            rows.append(
+                {
+                    "stand-in": name,
+                    "mode": mode,
+                    "built": "yes" if info else "no",
+                    "train/val/test": "/".join(str(sizes[s]) for s in ("train", "validation", "test"))
+                    if sizes
+                    else "-",
+                    "metric": spec.headline_metric,
+                    "validation": _headline(scores, "validation", spec.headline_metric),
+                    "test": _headline(scores, "test", spec.headline_metric),
+                    "build s": f"{info['train_seconds']:.0f}" if info else "-",
+                }
+            )
+    lines = [
+        format_table(rows),
+        "",
+        f"current mode: {mode_name()}. Build what is missing with `make standins` (add LLM_RETREAT_SMOKE=1 for smoke",
+        "mode). Every metric of a build is in its folder's standin.json.",
+        "",
+        "stands in for:",
+    ]
+    lines += [f"  {name}: {spec.stands_in_for}" for name, spec in SPECS.items()]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     configure()
     parser = argparse.ArgumentParser(prog="python -m utils.course", description=__doc__.split("\n\n")[0])
@@ -186,25 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list", help="list stand-ins and their state")
     args = parser.parse_args(argv)
     if args.command == "list":
-        rows = []
-        for name, spec in SPECS.items():
-            info = read_info(name) if is_built(name) else None
-            scores = info["metrics"] if info else {}
-            rows.append(
-                {
-                    "stand-in": name,
-                    "mode": mode_name(),
-                    "built": "yes" if info else "no",
-                    "stands in for": spec.stands_in_for,
-                    "train/val/test": "/".join(str(scores["split_sizes"][s]) for s in ("train", "validation", "test"))
-                    if info
-                    else "-",
-                    "validation": json.dumps(scores.get("validation", "-")),
-                    "test": json.dumps(scores.get("test", "-")),
-                    "build s": str(info["train_seconds"]) if info else "-",
-                }
-            )
-        print(format_table(rows))
+        print(standin_list())
         return 0
     names = args.names or list(SPECS)
     unknown = [n for n in names if n not in SPECS]
