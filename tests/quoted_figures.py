@@ -39,6 +39,11 @@ A figure is **supported** when one of these holds:
 
    An entry whose figure no longer appears in the cell is itself reported (stale allow-list).
 
+What it does not prove: that a figure is the *right* printed number. Support is looked for in the whole notebook, so
+a stale "0.24" passes if any output prints 0.24 (notebook 14 had such a sentence, about bars no cell prints), and a
+wrong reading of a right number ("fear, the intended reading") passes too. Reading the prose against the outputs is
+still needed; the guard makes the mechanical part, figures that no run printed, fail at once.
+
 The metadata is invisible when the notebook is read (JupyterLab shows it in the property inspector), so the prose
 stays as a learner reads it. A figure in the README's notebook table is supported by its notebook: by rule 1 or 2,
 or by the same figure quoted in the notebook's markdown with a metadata entry.
