@@ -23,7 +23,8 @@ PIP_INSTALL := $(PYTHON) -m pip install --quiet --disable-pip-version-check --no
 
 # Kernel environment for every target: utils/environment.py holds the values (one source), the Makefile exports them
 # so that kernels, pytest and the build scripts all see them before any Hugging Face import.
-ENV_EXPORTS := $(shell LLM_RETREAT_HUB=$(LLM_RETREAT_HUB) $(or $(PYTHON_BASE),python3) utils/environment.py --make)
+# (errors are silenced: an unsupported PYTHON_BASE, say Python 2, is refused by check-python with the fix instead)
+ENV_EXPORTS := $(shell LLM_RETREAT_HUB=$(LLM_RETREAT_HUB) $(or $(PYTHON_BASE),python3) utils/environment.py --make 2>/dev/null)
 $(foreach assignment,$(ENV_EXPORTS),$(eval export $(assignment)))
 # progress lines of long steps appear as they happen, also when the output goes to a pipe or a log file
 export PYTHONUNBUFFERED := 1
@@ -56,8 +57,15 @@ help:
 	@echo "make clean    remove build/ and caches (keeps .venv and the asset home)"
 	@echo "make clean-assets  delete the asset home (kit, prepared datasets, stand-ins)"
 
-# A supported Python for the venv, or a message that names the fix.
+# A supported Python for the venv, or a message that names the fix. A PYTHON_BASE given while .venv exists is not used:
+# say so when it is another version than the venv's.
 check-python:
+	@if [ -x "$(PYTHON)" ] && [ "$(origin PYTHON_BASE)" != "file" ] && [ -n "$(PYTHON_BASE)" ]; then \
+	  have=$$("$(PYTHON)" -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	  want=$$("$(PYTHON_BASE)" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo unknown); \
+	  if [ "$$have" != "$$want" ]; then \
+	    echo "note: $(VENV) exists with Python $$have, so PYTHON_BASE=$(PYTHON_BASE) (Python $$want) is not used;" >&2; \
+	    echo "  to switch: rm -rf $(VENV), then run the make target again" >&2; fi; fi
 	@if [ -x "$(PYTHON)" ]; then py="$(PYTHON)"; where="the existing $(VENV)"; \
 	 elif [ -n "$(PYTHON_BASE)" ]; then py="$(PYTHON_BASE)"; where="$(PYTHON_BASE)"; \
 	 else echo "error: no supported Python found (need one of $(SUPPORTED_PYTHONS) as python3.X on PATH)." >&2; \
