@@ -186,3 +186,15 @@ def test_leftovers_of_a_killed_fetch_are_removed_by_the_next(monkeypatch, tmp_pa
     removed = kit.remove_leftovers()
     assert {p.name for p in removed} == {f"{kit.BUILDING_PREFIX}xyz", f"{archives.DOWNLOAD_PREFIX}abc"}
     assert not list(tmp_path.glob(".*")) and not list((tmp_path / "archives").iterdir())
+
+
+def test_converted_files_get_the_permissions_of_their_neighbours(tmp_path):
+    """safetensors wrote model.safetensors with mode 600 while config.json next to it had 644."""
+    config = tmp_path / "config.json"
+    config.write_text("{}")
+    config.chmod(0o644)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"weights")
+    weights.chmod(0o600)
+    kit.same_permissions(tmp_path, like=config)
+    assert weights.stat().st_mode & 0o777 == 0o644

@@ -163,6 +163,19 @@ def _build_smollm2(archive: Path, target: Path) -> None:
     saved = json.loads(config_path.read_text(encoding="utf-8"))
     saved["dtype"] = "float32"
     config_path.write_text(json.dumps(saved, indent=2) + "\n", encoding="utf-8")
+    same_permissions(target, like=config_path)
+
+
+def same_permissions(folder: Path, like: Path) -> None:
+    """Give every file in ``folder`` the permissions of ``like``, a file written the usual way (umask applied).
+
+    safetensors writes ``model.safetensors`` through a private temporary file (mode 600), so the converted model was
+    readable by its owner only, unlike its neighbours (644).
+    """
+    mode = like.stat().st_mode & 0o777
+    for path in folder.rglob("*"):
+        if path.is_file():
+            path.chmod(mode)
 
 
 BUILDERS: dict[str, Callable[[Path, Path], None]] = {
