@@ -47,6 +47,7 @@ def test_hub_switch_returns_hub_ids(hub_online, capsys):
     assert checkpoint("sentiment") == "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
     assert checkpoint("smollm2") == "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert dataset_args("movie-reviews") == {"path": "cornell-movie-review-data/rotten_tomatoes"}
+    assert dataset_args("humaneval") == {"path": "openai/openai_humaneval"}
     # kit-only data stays local even in hub mode, and says so
     assert dataset_args("wiki-en")["path"] == "json"
     out = capsys.readouterr().out
@@ -165,3 +166,17 @@ def test_every_catalog_name_has_a_description():
 def test_a_name_used_for_a_model_and_a_dataset_resolves_by_kind(capsys):
     dataset_args("ner")
     assert capsys.readouterr().out.startswith("ner: project-written sentences")
+
+
+@pytest.mark.assets
+def test_humaneval_loads_by_name_with_the_hub_columns_and_164_problems(capsys):
+    from datasets import load_dataset
+
+    raw_datasets = load_dataset(**dataset_args("humaneval"))
+    assert capsys.readouterr().out.startswith("humaneval: HumanEval: 164 Python problems")
+    assert list(raw_datasets) == ["test"]  # openai/openai_humaneval has one split, "test"
+    problems = raw_datasets["test"]
+    assert problems.column_names == ["task_id", "prompt", "canonical_solution", "test", "entry_point"]
+    assert len(problems) == 164 and problems[0]["task_id"] == "HumanEval/0"
+    assert problems["task_id"][-1] == "HumanEval/163"
+    assert all(f"def {p['entry_point']}" in p["prompt"] for p in problems)

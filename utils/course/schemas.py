@@ -7,7 +7,7 @@ from __future__ import annotations
 
 EMOTION_LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]  # dair-ai/emotion order
 NER_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]  # conll2003 order
-KINDS = ("binary-sentiment", "wiki", "emotion", "toxicity", "ner", "qa")
+KINDS = ("binary-sentiment", "wiki", "emotion", "toxicity", "ner", "qa", "humaneval")
 
 
 def features(kind: str):
@@ -37,5 +37,9 @@ def features(kind: str):
                 "question": Value("string"),
                 "answers": {"text": List(Value("string")), "answer_start": List(Value("int32"))},
             }
+        )
+    if kind == "humaneval":  # openai/openai_humaneval's columns, in its order
+        return Features(
+            {name: Value("string") for name in ("task_id", "prompt", "canonical_solution", "test", "entry_point")}
         )
     raise KeyError(kind)
