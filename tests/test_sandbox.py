@@ -78,6 +78,28 @@ def test_a_memory_bomb_is_stopped_by_the_memory_limit_and_only_by_it():
     assert run_program(bomb, memory_mb=1024).passed  # the same program with room: the limit was the cause
 
 
+def test_the_kernel_limits_are_in_force_inside_and_cannot_be_raised():
+    result = run_program(
+        program(
+            """
+            import resource
+            assert resource.getrlimit(resource.RLIMIT_AS) == (300 * 1024 * 1024,) * 2
+            assert resource.getrlimit(resource.RLIMIT_CPU) == (3, 4)
+            assert resource.getrlimit(resource.RLIMIT_NOFILE)[1] <= 64
+            resource.setrlimit(resource.RLIMIT_AS, (-1, -1))
+            """
+        ),
+        timeout=2.0,
+        memory_mb=300,
+    )
+    assert result.status == ERROR and "resource.setrlimit is not allowed" in result.detail, result
+
+
+def test_a_file_larger_than_the_cap_cannot_be_written():
+    result = run_program("open('big.bin', 'wb').write(b'0' * (9 * 1024 * 1024))\n")
+    assert result.status == ERROR and "File too large" in result.detail, result
+
+
 # --- nothing of the project -------------------------------------------------------------------------------------
 
 

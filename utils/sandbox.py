@@ -8,9 +8,10 @@ what the program printed.
 
 What is enforced, and by what:
 
-- **by the kernel** (the program cannot undo these): a wall-clock limit (the whole process group is killed; CPU
-  time is capped too), an address-space limit (``RLIMIT_AS``: a memory bomb gets ``MemoryError``), a cap on the size
-  of any file it writes (``RLIMIT_FSIZE``, so stdout cannot fill the disk), no core dumps, few open files; and, where
+- **by the kernel**, whatever the program does: the parent kills the whole process group at the wall-clock limit;
+  resource limits that the harness sets on itself before the program starts, with hard limits so they cannot be
+  raised again (only real root can, outside a user namespace; the audit hook refuses it too) (CPU seconds; address space, ``RLIMIT_AS``, so a memory bomb gets ``MemoryError``; the size of any file
+  written, ``RLIMIT_FSIZE``, stdout included, so it cannot fill the disk; no core dumps; few open files); and, where
   ``unshare --net --map-root-user`` works (Linux with unprivileged user namespaces), **no network**: the program runs
   in a new network namespace whose only interface is a loopback that is down, so even native code cannot connect
   anywhere, the machine's own 127.0.0.1 included. :attr:`SandboxResult.network_namespace` says whether it was used.
@@ -124,6 +125,13 @@ def _guard(event, args, _root=ROOT, _inside=_inside, _posix=__import__("posix"),
 
 
 def _main():
+    import resource
+
+    # Lowering a limit is always allowed; raising it again would need the hard limit, which is set equal (and the
+    # hook refuses resource.setrlimit). Set here, not between fork and exec: preexec_fn is unsafe in a threaded
+    # parent such as a Jupyter kernel.
+    for name, soft, hard in LIMITS:
+        resource.setrlimit(getattr(resource, name), (soft, hard))
     token = sys.stdin.readline().strip()
     source = open("program.py", encoding="utf-8").read()
     code = compile(source, "program.py", "exec")
@@ -269,10 +277,12 @@ def namespaces_available() -> bool:
     return probe.returncode == 0
 
 
-def harness_source(root: str, python_guard: bool = True) -> str:
-    """The harness script for a sandbox folder ``root`` (without the audit hook when ``python_guard`` is False)."""
+def harness_source(root: str, limits: list[tuple[str, int, int]], python_guard: bool = True) -> str:
+    """The harness script for a sandbox folder ``root`` and the kernel ``limits`` (see :func:`limits`), without the
+    audit hook when ``python_guard`` is False."""
     constants = {
         "ROOT": root,
+        "LIMITS": limits,
         "BLOCKED_IMPORTS": BLOCKED_IMPORTS,
         "BLOCKED_EVENTS": BLOCKED_EVENTS,
         "BLOCKED_PREFIXES": BLOCKED_PREFIXES,
@@ -286,19 +296,16 @@ def harness_source(root: str, python_guard: bool = True) -> str:
     return header + source
 
 
-def _limits(seconds: float, memory_bytes: int):
-    import resource
-
+def limits(seconds: float, memory_bytes: int) -> list[tuple[str, int, int]]:
+    """The kernel limits the harness sets on itself before the program runs: ``(RLIMIT name, soft, hard)``."""
     cpu = int(seconds) + 1
-
-    def apply() -> None:  # runs in the child, between fork and exec
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
-
-    return apply
+    return [
+        ("RLIMIT_AS", memory_bytes, memory_bytes),
+        ("RLIMIT_CPU", cpu, cpu + 1),
+        ("RLIMIT_FSIZE", MAX_FILE_BYTES, MAX_FILE_BYTES),
+        ("RLIMIT_CORE", 0, 0),
+        ("RLIMIT_NOFILE", MAX_OPEN_FILES, MAX_OPEN_FILES),
+    ]
 
 
 def _tail(path: Path, chars: int) -> str:
@@ -339,7 +346,9 @@ def run_program(
     try:
         (folder / "program.py").write_text(program, encoding="utf-8")
         harness = outputs / "harness.py"
-        harness.write_text(harness_source(str(folder), python_guard), encoding="utf-8")
+        harness.write_text(
+            harness_source(str(folder), limits(timeout, memory_mb * 1024 * 1024), python_guard), encoding="utf-8"
+        )
         command = [sys.executable, "-I", "-S", "-B", str(harness)]
         if use_namespace:
             command = [*UNSHARE, *command]
@@ -356,7 +365,6 @@ def run_program(
                 cwd=folder,
                 env=environment,
                 start_new_session=True,  # its own process group: a time-out kills everything it started
-                preexec_fn=_limits(timeout, memory_mb * 1024 * 1024),
             )
             try:
                 process.communicate(input=(token + "\n").encode(), timeout=timeout)
