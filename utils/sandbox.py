@@ -26,11 +26,14 @@ What is enforced, and by what:
   that stops writes outside the folder, and the only network block where namespaces are unavailable (macOS, some
   containers).
 
+These are Linux facts; macOS accepts ``RLIMIT_AS`` but does not enforce it, and a limit the system refuses is named
+on stderr ("sandbox: could not set ...").
+
 What is **not** stopped: reading any file the user can read (the program may print your files; without a network it
 cannot send them anywhere); CPU and memory use up to the limits; writes through native code that bypasses Python's
 audit events (the standard library's ``os.mkfifo``/``os.mknod`` raise none; importing the usual ways to load native
-code is refused); and anything exploiting a bug in the interpreter. CPython documents audit hooks as a way to watch a
-process, *not* as a security boundary. The verdict itself can be forged by code written to do it (it shares the
+code is refused); and anything exploiting a bug in the interpreter. CPython documents audit hooks as a way to watch
+a process, *not* as a security boundary. The verdict itself can be forged by code written to do it (it shares the
 interpreter with the harness that reports it); ``sys.exit(0)`` or ``os._exit(0)`` before the tests finish is not a
 pass, because success is a random token printed only after the tests. Code from an untrusted source belongs in a
 container or a virtual machine with no network and a throwaway disk; this sandbox contains the mistakes a small
@@ -131,7 +134,10 @@ def _main():
     # hook refuses resource.setrlimit). Set here, not between fork and exec: preexec_fn is unsafe in a threaded
     # parent such as a Jupyter kernel.
     for name, soft, hard in LIMITS:
-        resource.setrlimit(getattr(resource, name), (soft, hard))
+        try:
+            resource.setrlimit(getattr(resource, name), (soft, hard))
+        except (AttributeError, ValueError, OSError) as error:  # e.g. a system without that limit
+            print("sandbox: could not set", name, "-", error, file=sys.stderr)
     token = sys.stdin.readline().strip()
     source = open("program.py", encoding="utf-8").read()
     code = compile(source, "program.py", "exec")
