@@ -1,16 +1,24 @@
-"""Notebook 21's problem generator, reward function, group advantages and GRPO loss.
+"""Notebook 21's problem generator, reward function, group advantages, GRPO loss, and its model cells.
 
 The functions are executed from the notebook cells that define them (found by a marker string), so the tests check
 what learners read:
 - problems: deterministic per seed, different across seeds, answers re-derived from the question text alone;
-- reward: the notebook's hand cases plus random formatted and unformatted completions (hypothesis);
+- reward: the notebook's hand cases plus random formatted and unformatted completions (hypothesis); the
+  "Answer: 7.5" loophole of issue 27 pinned as a strict xfail until the notebook anchors its regex;
 - advantages: hand cases, zero for a group with equal rewards, and equal to TRL's formula (TRL's own ``nanstd``)
   on random rewards;
 - loss: equal to TRL 1.16's ``GRPOTrainer._compute_loss`` (the installed code, called with a stub trainer whose
-  log-probability pass returns given tensors) on random tensors; deliberately wrong variants must differ from it.
-No model is loaded: the file runs in seconds.
+  log-probability pass returns given tensors) on random tensors; deliberately wrong variants must differ from it;
+- majority_vote: hand cases (ties, unparsed answers as None or NaN);
+- group_logps, sample_groups_shared and grpo_step on a tiny random Llama with SmolLM2's tokenizer and a LoRA adapter:
+  log-probs and gradients through the shared KV cache equal to an unshared forward pass; the shared sampler's
+  rollouts and next-token distributions equal to plain ``generate``'s; grpo_step's gradient equal to the mean GRPO
+  loss over completions written out here, with the reference pass only when beta != 0.
+Each of these is also run on broken copies of the cell (one line replaced), which must fail. No real model is
+loaded: the file runs in well under a minute.
 """
 
+import ast
 import collections
 import random
 import re
@@ -21,9 +29,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.notebook_code import NOTEBOOKS, run_cells
+from tests.notebook_code import NOTEBOOKS, notebook_cell, run_cells
+from utils import asset_home
 
 NOTEBOOK = NOTEBOOKS / "21_reasoning_and_rewards.ipynb"
+pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")  # PEFT
 MARKERS = ["def make_problem(", "def extract_answer(", "def group_advantages(", "def grpo_loss("]
 
 
@@ -265,3 +275,520 @@ def test_bias_corrected_kl_solution_matches_trl_default():
         namespace["grpo_loss_bias_corrected"](logps, old, ref, advantages, mask),
         trl_loss(logps, old, ref, advantages, mask, 0.2, 0.04, bias_correction=True),
     )
+
+
+# ---------------------------------------------------------------- the notebook's model cells, on a tiny random Llama
+# group_logps, sample_groups_shared and grpo_step are run from their cells on a 2-layer random Llama with the SmolLM2
+# tokenizer and a LoRA adapter whose B matrices are nudged off zero (so the adapter changes the model, as after
+# training). Each check is also run on broken copies of the cell (one line replaced) and must fail on every one.
+
+SMOLLM2 = asset_home() / "models" / "SmolLM2-135M-Instruct"
+needs_smollm2 = pytest.mark.skipif(not (SMOLLM2 / ".complete").is_file(), reason="SmolLM2 not in the asset home")
+
+
+def cell_source(marker, broken=()):
+    """The cell containing ``marker``, with each ``(old, new)`` of ``broken`` applied (``old`` must occur once)."""
+    source = notebook_cell(NOTEBOOK, marker)
+    for old, new in broken:
+        assert source.count(old) == 1, f"the cell {marker!r} changed: {old!r} is not in it once; update this variant"
+        source = source.replace(old, new)
+    return "\n".join(line for line in source.splitlines() if not line.startswith("%"))
+
+
+def define(marker, namespace, broken=(), defs_only=False):
+    """Execute the cell (or, with ``defs_only``, only its top-level functions: the rest runs the lesson)."""
+    tree = ast.parse(cell_source(marker, broken))
+    if defs_only:
+        tree.body = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
+    exec(compile(tree, f"{NOTEBOOK.name}[{marker}]", "exec"), namespace)
+    return namespace
+
+
+MODEL_CELLS = [
+    "def make_problem(",
+    "def extract_answer(",
+    "def chat_prompt(",
+    "def group_advantages(",
+    "def pad_rollouts(",
+    "def grpo_loss(",
+    "def group_logps(",
+]
+DEF_CELLS = ["def sample_groups(", "def grpo_step("]  # cells that also run the lesson's own training
+
+
+def model_cells(tokenizer, broken=None):
+    """A fresh namespace with the notebook's cells, ``broken`` mapping a cell marker to its replaced lines."""
+    broken = broken or {}
+    namespace = {"random": random, "re": re, "torch": torch, "collections": collections, "tokenizer": tokenizer}
+    for marker in MODEL_CELLS + DEF_CELLS:
+        define(marker, namespace, broken.get(marker, ()), defs_only=marker in DEF_CELLS)
+    return namespace
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(SMOLLM2), padding_side="left")  # as the notebook loads it
+
+
+def tiny_policy(tokenizer, seed=0, eos_logit=9.0):
+    """A random 2-layer Llama over SmolLM2's vocabulary with a LoRA adapter (all linear layers, B nudged off zero).
+
+    ``eos_logit`` biases the output towards end-of-sequence (about one token in five), so that sampled completions
+    both stop early and run to the budget."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,  # grouped-query attention, as SmolLM2
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+        initializer_range=0.1,  # 5x the default: attention sharp enough that positions and masks matter
+    )
+    base = LlamaForCausalLM(config)
+    head = torch.nn.Linear(config.hidden_size, config.vocab_size, bias=True)
+    with torch.no_grad():
+        head.weight.copy_(base.lm_head.weight)
+        head.bias.zero_()
+        head.bias[tokenizer.eos_token_id] = eos_logit
+    base.lm_head = head
+    base.generation_config.eos_token_id = tokenizer.eos_token_id
+    lora = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
+    policy = get_peft_model(base, lora)
+    with torch.no_grad():
+        for name, param in policy.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.1)
+    return policy
+
+
+def lora_grads(policy):
+    return {name: param.grad.clone() for name, param in policy.named_parameters() if param.requires_grad}
+
+
+def assert_grads_close(mine, expected):
+    assert mine.keys() == expected.keys() and len(mine) == 2 * 7 * 2  # A and B of 7 linear layers, 2 layers
+    worst = max((mine[n] - expected[n]).abs().max() / expected[n].abs().max() for n in expected)
+    assert worst < 1e-4, f"largest relative gradient difference {worst:.2e}"
+
+
+# ---------------------------------------------------------------- group_logps: the prompt's KV cache shared
+
+
+def random_groups(tokenizer, seed):
+    """Three groups (one prompt each, of different lengths) of completions of different lengths, one group of
+    one-token completions (no second forward pass); ids drawn from the vocabulary, some ending with <|im_end|>."""
+    g = torch.Generator().manual_seed(seed)
+    eos = tokenizer.eos_token_id
+    ids = lambda n: torch.randint(3, len(tokenizer), (n,), generator=g).tolist()  # noqa: E731
+    groups = []
+    for prompt_length, lengths in ((7, [1, 5, 3, 8]), (12, [4, 4, 2]), (4, [1, 1])):
+        prompt = ids(prompt_length)
+        group = [{"prompt_ids": prompt, "completion_ids": ids(n - 1) + [eos if n % 2 else 5]} for n in lengths]
+        groups.append(group)
+    return groups
+
+
+def group_logps_difference(cells, policy, groups):
+    """Log-probs and gradients of the sum of masked log-probs: group_logps per group vs per_token_logps on the
+    left-padded batch of all groups (the unshared forward pass). Returns (largest log-prob difference, grads, grads)."""
+    everything = [r for group in groups for r in group]
+    prompt_ids, prompt_mask, completion_ids, completion_mask = cells["pad_rollouts"](everything)
+    padded = cells["per_token_logps"](policy, prompt_ids, prompt_mask, completion_ids, completion_mask)
+    policy.zero_grad()
+    (padded * completion_mask).sum().backward()
+    expected = lora_grads(policy)
+    policy.zero_grad()
+    worst, total, start = 0.0, 0.0, 0
+    for group in groups:
+        shared = cells["group_logps"](policy, group)
+        mask = cells["pad_rollouts"](group)[3]
+        assert shared.shape == mask.shape
+        unshared = padded[start : start + len(group), : mask.shape[1]]
+        worst = max(worst, ((shared - unshared) * mask).abs().max().item())
+        total = total + (shared * mask).sum()
+        start += len(group)
+    total.backward()
+    mine = lora_grads(policy)
+    policy.zero_grad()
+    return worst, mine, expected
+
+
+@needs_smollm2
+@pytest.mark.parametrize("seed", [0, 1])
+def test_group_logps_equals_an_unshared_forward_in_values_and_gradients(tokenizer, seed):
+    policy = tiny_policy(tokenizer)
+    policy.train()
+    worst, mine, expected = group_logps_difference(model_cells(tokenizer), policy, random_groups(tokenizer, seed))
+    assert worst < 1e-5
+    assert_grads_close(mine, expected)
+
+
+GROUP_LOGPS_BROKEN = {
+    "cache not copied per completion": [("cache.batch_repeat_interleave(len(group))", "pass")],
+    "completion tokens shifted by one": [
+        ("completion_ids[:, :-1], attention_mask", "completion_ids[:, 1:], attention_mask")
+    ],
+    "prompt logits after the rest": [("torch.cat([logits, rest], dim=1)", "torch.cat([rest, logits], dim=1)")],
+    "prompt run without gradients": [
+        ("prompt = model(input_ids=prompt_ids", "prompt = torch.no_grad()(model.forward)(input_ids=prompt_ids")
+    ],
+}
+
+
+@needs_smollm2
+@pytest.mark.parametrize("variant", list(GROUP_LOGPS_BROKEN))
+def test_broken_group_logps_is_caught(tokenizer, variant):
+    cells = model_cells(tokenizer, {"def group_logps(": GROUP_LOGPS_BROKEN[variant]})
+    policy = tiny_policy(tokenizer)
+    policy.train()
+    if variant == "cache not copied per completion":  # one copy of the prompt for G completions: fails loudly
+        with pytest.raises(RuntimeError, match="Sizes of tensors must match"):
+            group_logps_difference(cells, policy, random_groups(tokenizer, 0))
+        return
+    worst, mine, expected = group_logps_difference(cells, policy, random_groups(tokenizer, 0))
+    if variant == "prompt run without gradients":  # the log-probs are right: only the gradient check sees it
+        assert worst < 1e-5
+        with pytest.raises(AssertionError, match="relative gradient difference"):
+            assert_grads_close(mine, expected)
+    else:
+        assert worst > 1e-3
+
+
+# ---------------------------------------------------------------- sample_groups_shared: one prompt pass per group
+
+
+def sampling_problems(cells):
+    """Three problems of levels 3, 1, 2: prompts of different lengths, so the batch is left-padded."""
+    return [cells["make_problem"](random.Random(seed), level) for seed, level in ((0, 3), (1, 1), (2, 2))]
+
+
+def check_rollout_structure(cells, tokenizer, rollouts, problems, group_size, max_new_tokens):
+    eos = tokenizer.eos_token_id
+    assert len(rollouts) == len(problems) * group_size
+    for row, r in enumerate(rollouts):
+        problem = problems[row // group_size]  # group by group, in the order of the problems
+        assert r["answer"] == problem["answer"] and r["prompt"] == cells["chat_prompt"](problem, "step by step"), (
+            f"row {row} is not a rollout of problem {row // group_size}"
+        )
+        assert r["prompt_ids"] == tokenizer(r["prompt"]).input_ids  # the prompt without its left padding
+        ids = r["completion_ids"]
+        assert len(ids) <= max_new_tokens
+        # cut right after the first end-of-sequence token, which is kept (or the whole budget if there is none)
+        assert ids and eos not in ids[:-1] and (ids[-1] == eos or len(ids) == max_new_tokens), (
+            f"row {row} is not cut right after its first end-of-sequence token: {ids}"
+        )
+        assert r["completion"] == tokenizer.decode(ids, skip_special_tokens=True)
+
+
+def recording_generate(policy):
+    """Make ``policy.generate`` also keep the logits of every step it sampled from (it returns the same ids)."""
+    generate, record = policy.generate, {}
+
+    def recorded(**kwargs):
+        output = generate(**kwargs, output_logits=True, return_dict_in_generate=True)
+        record["logits"] = torch.stack(output.logits, dim=1)  # (rows, steps, vocabulary), before temperature
+        return output.sequences
+
+    policy.generate = recorded
+    return record
+
+
+def check_shared_sampler(cells, tokenizer, policy, seed, group_size=3, max_new_tokens=6):
+    """Structure; the next-token distributions `generate` sampled from, continuing the shared cache, equal to those
+    of an unshared forward pass on each row's own prompt + completion; and the very rollouts of section 3's plain
+    sampler (`generate` on the whole prompts, num_return_sequences) for the same seed, at temperature 1."""
+    problems = sampling_problems(cells)
+    torch.manual_seed(seed)
+    record = recording_generate(policy)
+    try:
+        shared = cells["sample_groups_shared"](policy, problems, group_size, max_new_tokens)
+    finally:
+        del policy.generate
+    check_rollout_structure(cells, tokenizer, shared, problems, group_size, max_new_tokens)
+    prompt_ids, prompt_mask, completion_ids, completion_mask = cells["pad_rollouts"](shared)
+    with torch.no_grad():  # per_token_logps' forward pass, but every position's whole distribution
+        logits = policy(
+            input_ids=torch.cat([prompt_ids, completion_ids], 1),
+            attention_mask=torch.cat([prompt_mask, completion_mask], 1),
+            logits_to_keep=completion_ids.shape[1] + 1,
+        ).logits[:, :-1]
+    steps = completion_ids.shape[1]
+    difference = torch.log_softmax(record["logits"][:, :steps], -1) - torch.log_softmax(logits, -1)
+    worst = (difference.abs().amax(-1) * completion_mask).max().item()
+    assert worst < 1e-4, f"the shared cache's next-token log-probs differ by up to {worst:.2e}"
+    torch.manual_seed(seed)
+    plain = cells["sample_groups"](policy, problems, group_size, max_new_tokens)
+    assert [r["completion_ids"] for r in shared] == [r["completion_ids"] for r in plain]
+    assert shared == plain
+    return shared
+
+
+@needs_smollm2
+def test_shared_sampler_gives_the_plain_samplers_rollouts(tokenizer):
+    cells, policy = model_cells(tokenizer), tiny_policy(tokenizer)
+    lengths = []
+    for seed in (0, 1):
+        lengths += [len(r["completion_ids"]) for r in check_shared_sampler(cells, tokenizer, policy, seed)]
+    assert min(lengths) < 6 and max(lengths) == 6  # some completions stopped early, some ran to the budget
+
+
+@needs_smollm2
+def test_shared_sampler_at_low_temperature_is_greedy_generate(tokenizer):
+    """Sampling at temperature 1e-3 from the shared cache picks what `generate` picks greedily on the G-times
+    repeated, left-padded prompts (a model with no end-of-sequence bias, so the replies are not cut at once)."""
+    cells, policy = model_cells(tokenizer), tiny_policy(tokenizer, eos_logit=0.0)
+    problems = sampling_problems(cells)
+    torch.manual_seed(0)
+    shared = cells["sample_groups_shared"](policy, problems, 2, 8, temperature=1e-3)
+    check_rollout_structure(cells, tokenizer, shared, problems, 2, 8)
+    prompts = [r["prompt"] for r in shared]
+    encoded = tokenizer(prompts, return_tensors="pt", padding=True)
+    with torch.no_grad():
+        output = policy.generate(**encoded, max_new_tokens=8, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    greedy = output[:, encoded["input_ids"].shape[1] :].tolist()
+    assert [r["completion_ids"] for r in shared] == greedy
+    assert len({tuple(ids) for ids in greedy}) == len(problems)  # the groups' replies differ: order matters
+
+
+SAMPLER_BROKEN = {  # variant: (the replaced line, the check that catches it)
+    "positions ignore the left padding": (
+        [("position_ids=(mask[:, :-1].cumsum(1) - 1).clamp(min=0),", "")],
+        "next-token log-probs differ",
+    ),
+    "padding masks tiled, not repeated in place": (
+        [("attention_mask=mask.repeat_interleave(group_size, 0)", "attention_mask=mask.repeat(group_size, 1)")],
+        "next-token log-probs differ",
+    ),
+    "rows assigned to the wrong problem": (
+        [("problem = row // group_size", "problem = row % len(problems)")],
+        "is not a rollout of problem",
+    ),
+    "cut at the first end-of-sequence token, dropping it": (
+        [("completion_ids.index(tokenizer.eos_token_id) + 1]", "completion_ids.index(tokenizer.eos_token_id)]")],
+        "not cut right after its first end-of-sequence token",
+    ),
+}
+
+
+@needs_smollm2
+@pytest.mark.parametrize("variant", list(SAMPLER_BROKEN))
+def test_broken_shared_sampler_is_caught(tokenizer, variant):
+    broken, message = SAMPLER_BROKEN[variant]
+    cells = model_cells(tokenizer, {"def group_logps(": broken})
+    with pytest.raises(AssertionError, match=message):
+        check_shared_sampler(cells, tokenizer, tiny_policy(tokenizer), seed=0)
+
+
+# ---------------------------------------------------------------- grpo_step: groups, weights and the reference
+
+GROUP_REWARDS = [[1.0, 0.25, 0.0], [1.0, 1.0, 0.0], [0.5, 0.5, 0.5]]  # the last group has no spread: no signal
+
+
+def fixed_rollouts(cells, tokenizer):
+    """Three groups of three completions of different lengths, each with a reward of its own (GROUP_REWARDS)."""
+    rollouts = []
+    for g, problem in enumerate(sampling_problems(cells)):
+        prompt = cells["chat_prompt"](problem, "step by step")
+        for i in range(3):
+            completion = f"Answer: {3 * g + i}" + " and so on" * ((3 * g + i) % 4)
+            ids = tokenizer(completion).input_ids + [tokenizer.eos_token_id]
+            rollouts.append(
+                {
+                    "prompt": prompt,
+                    "answer": problem["answer"],
+                    "prompt_ids": tokenizer(prompt).input_ids,
+                    "completion_ids": ids,
+                    "completion": tokenizer.decode(ids, skip_special_tokens=True),
+                }
+            )
+    return rollouts
+
+
+class RecordingOptimizer:
+    """Stands in for AdamW: keeps the gradients it was asked to step with."""
+
+    def __init__(self, policy):
+        self.policy, self.steps, self.grads = policy, 0, None
+
+    def step(self):
+        self.steps += 1
+        self.grads = lora_grads(self.policy)
+
+    def zero_grad(self):
+        self.policy.zero_grad()
+
+
+def expected_grpo_grads(cells, policy, rollouts, rewards, beta):
+    """The gradient of the GRPO loss as a mean over all completions (one update per batch: ratio 1, no clipping),
+    written out here: -A_i * exp(logp - sg(logp)) + beta * k3 per token, averaged per completion, then over all."""
+    prompt_ids, prompt_mask, completion_ids, mask = cells["pad_rollouts"](rollouts)
+    logps = cells["per_token_logps"](policy, prompt_ids, prompt_mask, completion_ids, mask)
+    advantages = cells["group_advantages"](rewards, 3).unsqueeze(1)
+    per_token = -advantages * torch.exp(logps - logps.detach())
+    if beta:
+        with torch.no_grad(), policy.disable_adapter():  # the reference: the base model
+            ref = cells["per_token_logps"](policy, prompt_ids, prompt_mask, completion_ids, mask)
+        per_token = per_token + beta * (torch.exp(ref - logps) - (ref - logps) - 1)
+    policy.zero_grad()
+    ((per_token * mask).sum(1) / mask.sum(1)).mean().backward()
+    grads = lora_grads(policy)
+    policy.zero_grad()
+    return grads
+
+
+def check_grpo_step(cells, tokenizer, beta):
+    policy = tiny_policy(tokenizer)
+    policy.train()
+    rollouts = fixed_rollouts(cells, tokenizer)
+    rewards = torch.tensor([r for group in GROUP_REWARDS for r in group])
+    expected = expected_grpo_grads(cells, policy, rollouts, rewards, beta)
+    problems = sampling_problems(cells)
+
+    def sampler(policy_, problems_, group_size, max_new_tokens):
+        assert policy_ is policy and problems_ == problems and (group_size, max_new_tokens) == (3, 8)
+        return rollouts
+
+    reward_of = {r["completion"]: reward for r, reward in zip(rollouts, rewards.tolist())}
+    cells["sample_groups_shared"] = sampler  # the cell looks it up in its own namespace at call time
+    disable_adapter, reference_passes = policy.disable_adapter, []
+
+    def counted_disable_adapter():
+        reference_passes.append(1)
+        return disable_adapter()
+
+    policy.disable_adapter = counted_disable_adapter
+    optimizer = RecordingOptimizer(policy)
+    stats = cells["grpo_step"](
+        policy, optimizer, problems, lambda c, a: reward_of[c], group_size=3, max_new_tokens=8, beta=beta, epsilon=0.2
+    )
+    assert optimizer.steps == 1 and all(p.grad is None or not p.grad.any() for p in policy.parameters())
+    assert_grads_close(optimizer.grads, expected)
+    expected_passes = len(GROUP_REWARDS) if beta else 0  # one per group, and none at all when beta = 0
+    assert len(reference_passes) == expected_passes, f"{len(reference_passes)} reference passes at beta={beta}"
+    assert stats["reward"] == pytest.approx(rewards.mean().item())
+    assert stats["zero-std groups"] == pytest.approx(1 / 3)
+    assert stats["length"] == pytest.approx(sum(len(r["completion_ids"]) for r in rollouts) / len(rollouts))
+    assert stats["example"] == rollouts[0]["completion"]
+
+
+@needs_smollm2
+@pytest.mark.parametrize("beta", [0.0, 0.5])
+def test_grpo_step_gradient_is_the_mean_loss_over_completions(tokenizer, beta):
+    check_grpo_step(model_cells(tokenizer), tokenizer, beta)
+
+
+GRPO_STEP_BROKEN = {  # variant: (the replaced line, beta, the check that catches it)
+    "every group gets the first group's advantages": (
+        [("advantages[start:start + group_size]", "advantages[:group_size]")],
+        0.0,
+        "relative gradient difference",
+    ),
+    "groups summed, not weighted by their share": (
+        [("(loss * len(group) / len(rollouts)).backward()", "loss.backward()")],
+        0.0,
+        "relative gradient difference",
+    ),
+    "reference computed with the adapter on": (
+        [("with torch.no_grad(), policy.disable_adapter():", "with torch.no_grad():")],
+        0.5,
+        "relative gradient difference",
+    ),
+    "reference never computed": ([("if beta:", "if False:")], 0.5, "relative gradient difference"),
+    "reference computed even when beta = 0": ([("if beta:", "if True:")], 0.0, "reference passes"),
+}
+
+
+@needs_smollm2
+@pytest.mark.parametrize("variant", list(GRPO_STEP_BROKEN))
+def test_broken_grpo_step_is_caught(tokenizer, variant):
+    broken, beta, message = GRPO_STEP_BROKEN[variant]
+    with pytest.raises(AssertionError, match=message):
+        check_grpo_step(model_cells(tokenizer, {"def grpo_step(": broken}), tokenizer, beta)
+
+
+# ---------------------------------------------------------------- majority_vote (self-consistency)
+
+NAN = float("nan")
+MAJORITY_CASES = [
+    ([7, 2, 2], 2),
+    ([2, 7, 7, 2, 7], 7),
+    ([-1, 0, 0, -1, -1], -1),
+    ([0, None, 0], 0),  # 0 is an answer, not "nothing"
+    ([3, 5, 5, 3], 3),  # a tie goes to the answer seen first (Counter keeps insertion order): deterministic
+    ([5, 3, 3, 5], 5),
+    ([None, 4, None, None], 4),  # unparsed answers do not vote, even when they are the most common
+    ([NAN, 4, NAN, NAN], 4),  # pandas turns None into NaN in a numeric column
+    ([None, None], None),  # nothing parsed: no answer
+    ([NAN], None),
+    ([], None),
+]
+
+
+def majority_vote_cell(broken=()):
+    return define("def majority_vote(", {"collections": collections}, broken, defs_only=True)["majority_vote"]
+
+
+@pytest.mark.parametrize("answers,expected", MAJORITY_CASES)
+def test_majority_vote_hand_cases(answers, expected):
+    assert majority_vote_cell()(answers) == expected
+
+
+def test_majority_vote_on_a_pandas_column_as_the_notebook_calls_it():
+    import pandas as pd
+
+    samples = pd.DataFrame({"problem": [0, 0, 0, 1, 1, 1, 2, 2], "answer": [4, None, 4, None, None, 9, None, None]})
+    assert samples["answer"].dtype == float  # the None became NaN
+    majority_vote = majority_vote_cell()
+    votes = samples.groupby("problem")["answer"].apply(lambda a: majority_vote(list(a)))
+    assert votes[0] == 4 and votes[1] == 9 and pd.isna(votes[2])  # no vote: NaN again in the result column
+
+
+MAJORITY_BROKEN = {
+    "the least common answer": [(".most_common(1)[0][0]", ".most_common()[-1][0]")],
+    "NaN kept as an answer": [("a is not None and a == a", "a is not None")],
+    "None kept as an answer": [("a is not None and a == a", "a == a")],
+}
+
+
+@pytest.mark.parametrize("variant", list(MAJORITY_BROKEN))
+def test_broken_majority_vote_is_caught(variant):
+    broken = majority_vote_cell(MAJORITY_BROKEN[variant])
+    assert [broken(list(a)) for a, _ in MAJORITY_CASES] != [expected for _, expected in MAJORITY_CASES]
+
+
+# ---------------------------------------------------------------- the reward's loophole (issue 27)
+
+LOOPHOLE_CASES = ["Answer: 7.5", "Answer: 7,000", "3 + 4 = 7\nAnswer: 7.5", "Answer: 7/2"]
+
+
+@pytest.mark.xfail(strict=True, reason="loophole closed in the notebook rework of issue 27")
+@pytest.mark.parametrize("completion", LOOPHOLE_CASES)
+def test_reward_does_not_score_a_longer_number_as_correct(nb, completion):
+    """The answer 7 is not 7.5 nor 7,000. The notebook's ANSWER regex (no anchor) reads the leading 7 and pays the
+    full correctness reward: this test fails now, and passes (so that strict xfail fails) once the regex is anchored."""
+    assert nb["correctness_reward"](completion, 7) == 0.0
+
+
+def test_an_anchored_answer_regex_closes_the_loophole_and_keeps_the_hand_cases():
+    """The fix named in issue 27, put in the notebook's reward cell: the xfail above then holds, and so does every
+    hand case (a final full stop, text after the Answer line, the last of two Answer lines)."""
+    anchored = 'ANSWER = re.compile(r"^Answer:\\s*(-?\\d+)\\.?\\s*$", re.MULTILINE)'
+    source = "\n".join(
+        anchored if line.startswith("ANSWER = ") else line for line in cell_source("def extract_answer(").splitlines()
+    )
+    assert anchored in source
+    fixed = {"re": re}
+    exec(compile(source, f"{NOTEBOOK.name}[anchored ANSWER]", "exec"), fixed)
+    for completion in LOOPHOLE_CASES:
+        assert fixed["correctness_reward"](completion, 7) == 0.0
+    for completion, answer, expected in HAND_CASES:
+        assert fixed["reward"](completion, answer) == expected, completion
