@@ -23,13 +23,31 @@ from utils.multiple_choice import (
 TOPICS = ["Arts", "Geography", "History", "Mathematics", "Technology"]
 
 
+FIRST = [
+    "ancient",
+    "modern",
+    "famous",
+    "small",
+    "large",
+    "early",
+    "late",
+    "northern",
+    "southern",
+    "rare",
+    "common",
+    "new",
+]
+SECOND = ["tool", "idea", "place", "event", "style", "method", "symbol", "custom", "device", "story", "habit", "game"]
+
+
 def fake_rows() -> list[dict]:
-    """Five topics of twelve articles each, plus traps the generator must avoid."""
+    """Five topics of twelve articles each (descriptions sharing at most 'of' and the topic), plus traps the
+    generator must avoid."""
     rows = [
         {
             "title": f"{topic} item {i}",
             "extract": "...",
-            "description": f"Thing number {i} of {topic.lower()}",
+            "description": f"{FIRST[i].capitalize()} {SECOND[i]} of {topic.lower()}",
             "topic": topic,
         }
         for topic in TOPICS
@@ -77,7 +95,9 @@ def test_no_description_in_a_question_names_one_of_its_titles():
         {
             "title": f"{topic} {i}",
             "extract": "",
-            "description": f"The {topic.lower()} {i} entry" if i % 2 else f"Entry {i} about {topic.lower()}",
+            "description": f"The {topic.lower()} {i} {FIRST[i]} {SECOND[i]}"
+            if i % 2
+            else f"{FIRST[i].capitalize()} {SECOND[i]} about {topic.lower()}",
             "topic": topic,
         }
         for topic in TOPICS
@@ -132,17 +152,48 @@ def test_the_checker_catches_a_broken_question(tamper, problem):
 
 
 def test_the_checker_catches_a_distractor_that_is_also_right():
-    rows = fake_rows() + [{"title": "Copy", "extract": "", "description": "Thing number 0 of arts", "topic": "Arts"}]
+    rows = fake_rows() + [{"title": "Copy", "extract": "", "description": "Ancient tool of arts", "topic": "Arts"}]
     question = {
         "id": "x",
         "category": "description->title",
-        "question": 'Which Wikipedia article has the short description "Thing number 0 of arts"?',
+        "question": 'Which Wikipedia article has the short description "Ancient tool of arts"?',
         "options": ["Arts item 0", "Copy", "Arts item 2", "Arts item 3"],
         "answer": 0,
         "source": "Arts item 0",
     }
     problems = " ".join(check_wiki_questions([question], rows)["x"])
     assert "belongs to more than one article" in problems and "'Copy' has the same description" in problems
+
+
+def jaccard(first: str, second: str) -> float:
+    a, b = set(first.lower().split()), set(second.lower().split())
+    return len(a & b) / len(a | b)
+
+
+def test_near_identical_descriptions_never_stand_side_by_side():
+    """Four articles per topic have a near copy of another's description ("Ancient tool of arts, mostly"): the two
+    could both be right, so they never appear in one title->description question."""
+    rows = fake_rows()
+    rows += [
+        {**row, "title": row["title"] + " (copy)", "description": row["description"] + ", mostly"}
+        for row in rows
+        if row["title"].endswith(("item 0", "item 1", "item 2", "item 3"))
+    ]
+    questions = [q for q in wiki_questions(rows, per_kind=25, seed=2) if q["category"] == "title->description"]
+    assert len(questions) == 25 and check_wiki_questions(questions, rows) == {}
+    for question in questions:
+        answer = question["options"][question["answer"]]
+        assert all(jaccard(answer, o) < 0.5 for o in question["options"] if o != answer), question
+    question = {
+        "id": "y",
+        "category": "title->description",
+        "question": 'Which is the short description of the Wikipedia article "Arts item 0"?',
+        "options": ["Ancient tool of arts", "Ancient tool of arts, mostly", "Rare story of arts", "Late style of arts"],
+        "answer": 0,
+        "source": "Arts item 0",
+    }
+    problems = check_wiki_questions([question], rows)["y"]
+    assert problems == ["distractor 'Ancient tool of arts, mostly' is nearly the answer"]
 
 
 # --- built from the kit (the real summaries) ---------------------------------------------------------------------

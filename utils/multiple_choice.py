@@ -12,7 +12,8 @@ dict ``{"id", "category", "question", "options": [4 strings], "answer": index 0-
   distractors are articles of the same topic. Only descriptions held by one article of the whole kit are used, and
   none that contains one of the four titles (that would give the answer away or mislead).
 - ``title->description``: what is this article about? Its own description against three other descriptions of the
-  same topic (each unique in the kit, so exactly one is the article's).
+  same topic (each unique in the kit, so exactly one is the article's), none sharing half its words with the answer
+  (word Jaccard below 0.5: "Country in Western Africa" never stands beside "Country in West Africa").
 - ``title->topic``: which of the kit's 11 topics (its "Uncategorized" articles left out) does the article belong to?
   Three other topics as distractors. The topics are Wikipedia's Vital Articles categories: sometimes debatable (a
   scientist is "People"), but the answer is the kit's label by construction.
@@ -38,6 +39,7 @@ KINDS = ("description->title", "title->description", "title->topic")
 UNCATEGORIZED = "Uncategorized"
 WRITTEN = Path(__file__).resolve().parents[1] / "data" / "mc_general" / "questions.jsonl"
 MAX_DESCRIPTION = 90  # characters: long descriptions are rare and read like the extract
+SIMILAR = 0.5  # word Jaccard at which two descriptions are too alike to be an answer and its distractor
 
 
 def _norm(text: str) -> str:
@@ -56,6 +58,13 @@ def _usable(rows: Iterable[Mapping[str, str]]) -> tuple[dict[str, dict], Counter
         if title and description and topic and topic != UNCATEGORIZED and len(description) <= MAX_DESCRIPTION:
             by_title[title] = {"title": title, "description": description, "topic": topic}
     return by_title, descriptions
+
+
+def _similar(first: str, second: str) -> bool:
+    """True when two descriptions share half their words or more (Jaccard >= 0.5): "Country in West Africa" and
+    "Country in Western Africa" could both be right."""
+    a, b = set(_norm(first).split()), set(_norm(second).split())
+    return len(a & b) >= SIMILAR * len(a | b)
 
 
 def _mentions(description: str, title: str) -> bool:
@@ -115,6 +124,8 @@ def _one(kind, topic, answer, pools, unique, topics, used, rng) -> dict | None:
                 distractors = [unique[t]["description"] for t in picked]
                 if any(_mentions(d, title) for d in [correct, *distractors]):
                     continue
+                if any(_similar(correct, d) for d in distractors):
+                    continue
                 question = f'Which is the short description of the Wikipedia article "{title}"?'
         if len({_norm(o) for o in [correct, *distractors]}) != 4:
             continue
@@ -164,6 +175,7 @@ def _check_one(question: Mapping, articles: Mapping[str, Mapping], holders: Coun
     if kind == "title->description":
         if correct != description:
             problems.append(f"answer {correct!r} is not the article's description")
+        problems += [f"distractor {d!r} is nearly the answer" for d in distractors if _similar(description, d)]
         if f'"{article["title"]}"' not in question["question"]:
             problems.append("the question does not quote the article's title")
     elif kind == "description->title":
