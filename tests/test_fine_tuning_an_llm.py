@@ -341,6 +341,148 @@ def test_lora_without_the_alpha_over_r_scale_is_caught():
         assert torch.allclose(lora_by_hand(x, W, A, B, 4, 16), module(x), atol=1e-5)
 
 
+# ---- the notebook's own generation and LoRA cells -------------------------------------------------------------------
+class EchoModel:
+    """Stands in for a causal LM in `generate_replies`: replies "answer K" to the prompt that ends with "item K",
+    whatever the order of the batch, or fills the whole budget without an end-of-sequence token for K in `cut`."""
+
+    def __init__(self, tokenizer, cut=()):
+        self.tokenizer, self.cut = tokenizer, set(cut)
+
+    def eval(self):
+        return self
+
+    def generate(self, input_ids, attention_mask, max_new_tokens, pad_token_id, **kwargs):
+        import re
+
+        import torch
+
+        eos = self.tokenizer.eos_token_id
+        rows = []
+        for ids in input_ids:
+            k = int(re.findall(r"item (\d+)", self.tokenizer.decode(ids, skip_special_tokens=True))[-1])
+            if k in self.cut:
+                new = self.tokenizer(" word" * max_new_tokens, add_special_tokens=False).input_ids[:max_new_tokens]
+            else:
+                new = self.tokenizer(f"answer {k}", add_special_tokens=False).input_ids + [eos]
+            rows.append(ids.tolist() + new + [pad_token_id] * (max_new_tokens - len(new)))
+        return torch.tensor(rows)
+
+
+def generation_namespace(tokenizer):
+    import torch
+    from tqdm.auto import tqdm
+
+    from utils import scaled
+
+    tokenizer.chat_template = (SMOLLM2 / "chat_template.jinja").read_text(encoding="utf-8")
+    return {"tokenizer": tokenizer, "torch": torch, "tqdm": tqdm, "scaled": scaled}
+
+
+def shuffled_length_conversations(n, seed=0):
+    """Conversation K asks about "item K", with a random length, so that sorting by length reorders them."""
+    rng = random.Random(seed)
+    return [[{"role": "user", "content": "word " * rng.randint(0, 40) + f"item {k}"}] for k in range(n)]
+
+
+@needs_smollm2
+@pytest.mark.parametrize("batch_size", [1, 3, 7, 50])
+def test_generate_replies_restores_the_order_of_the_conversations(tokenizer, batch_size):
+    namespace = run_cells(NOTEBOOK, ["def generate_replies(model, conversations"], generation_namespace(tokenizer))
+    conversations = shuffled_length_conversations(23)
+    lengths = [len(tokenizer.apply_chat_template(c, tokenize=False)) for c in conversations]
+    assert lengths != sorted(lengths)  # the sort by length really reorders them
+    replies, truncated = namespace["generate_replies"](EchoModel(tokenizer, cut={4, 17}), conversations, batch_size)
+    assert replies[:4] == [f"answer {k}" for k in range(4)] and replies[5:17] == [f"answer {k}" for k in range(5, 17)]
+    assert truncated == [k in {4, 17} for k in range(23)]
+
+
+@needs_smollm2
+def test_a_generate_replies_that_mixes_up_a_batch_is_caught(tokenizer):
+    from tests.notebook_code import notebook_cell
+
+    source = notebook_cell(NOTEBOOK, "def generate_replies(model, conversations")
+    broken = source.replace("zip(indices, new,", "zip(sorted(indices, reverse=True), new,")
+    assert broken != source
+    namespace = generation_namespace(tokenizer)
+    exec(compile(broken, "broken generate_replies", "exec"), namespace)
+    replies, _ = namespace["generate_replies"](EchoModel(tokenizer), shuffled_length_conversations(23), 7)
+    assert replies != [f"answer {k}" for k in range(23)]
+
+
+@pytest.fixture(scope="module")
+def lora_cells():
+    """The notebook's LoRA cells (config, one layer by hand, the SVD of the update, the merge) on the real SmolLM2,
+    with the adapter's B matrices moved away from zero as training would."""
+    import copy
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from utils import seed_everything
+
+    model = AutoModelForCausalLM.from_pretrained(str(SMOLLM2), dtype=torch.float32)
+    namespace = {
+        "model": model,
+        "LoraConfig": LoraConfig,
+        "get_peft_model": get_peft_model,
+        "torch": torch,
+        "seed_everything": seed_everything,
+        "copy": copy,
+        "plt": plt,
+    }
+    run_cells(NOTEBOOK, ["lora_config = LoraConfig(r=16"], namespace)
+    with torch.no_grad():
+        for name, param in namespace["peft_model"].named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.02, generator=torch.Generator().manual_seed(0))
+    markers = [
+        "layer = peft_model.base_model.model.model.layers[0]",
+        "by_hand = x @ W.T",
+        "singular_values = torch.linalg.svdvals",
+        "merged_model = copy.deepcopy(peft_model)",
+    ]
+    return run_cells(NOTEBOOK, markers, namespace)
+
+
+@needs_smollm2
+def test_the_notebooks_lora_cells_hold_on_the_real_model(lora_cells):
+
+    assert lora_cells["rank"] == 16 and len(lora_cells["differences"]) == 210
+    assert (lora_cells["by_hand"] - lora_cells["by_peft"]).abs().max().item() < 1e-5
+
+
+@needs_smollm2
+@pytest.mark.parametrize(
+    "marker,correct,broken",
+    [
+        ("by_hand = x @ W.T", "(lora_config.lora_alpha / lora_config.r) * ", ""),  # the alpha / r scale forgotten
+        (
+            "singular_values = torch.linalg.svdvals",
+            'delta = layer.scaling["default"] * B @ A',
+            'delta = layer.base_layer.weight + layer.scaling["default"] * B @ A',
+        ),  # W + dW is full rank
+        (
+            "merged_model = copy.deepcopy(peft_model)",
+            'module.scaling["default"] * module.lora_B',
+            "module.lora_B",
+        ),  # merge checked against an update without its scale
+    ],
+)
+def test_broken_lora_cells_are_caught(lora_cells, marker, correct, broken):
+    from tests.notebook_code import notebook_cell
+
+    source = notebook_cell(NOTEBOOK, marker)
+    assert correct in source
+    with pytest.raises(AssertionError):
+        exec(compile(source.replace(correct, broken), f"broken {marker}", "exec"), dict(lora_cells))
+
+
 # ---- the data -----------------------------------------------------------------------------------------------------
 def test_counts_split_by_article_and_schema():
     train, test = rows("train"), rows("test")
