@@ -399,12 +399,16 @@ def notebook_function(marker, stop, namespace):
 @given(config=llama_configs(), tokens=st.integers(1, 48))
 def test_flops_per_token_count_the_matrix_products_of_a_forward_pass(nb, config, tokens):
     """decoder_flops_per_token's two terms, times the tokens, are the FLOPs torch's FlopCounterMode counts: the weights
-    term in the linear layers (``mm``, the head included even when tied), the attention term in eager attention's
-    ``QK^T`` and weights x V (``bmm``), which compute the full T x T matrix (a causal kernel can skip half of it)."""
+    term in the linear layers (``mm``, the head included even when tied), the full-matrix attention term in eager
+    attention's ``QK^T`` and weights x V (``bmm``), which compute the whole T x T matrix; the causal term (the default)
+    counts the t + 1 keys query t needs, (T + 1) / 2T of that."""
     from torch.utils.flop_counter import FlopCounterMode
 
     namespace = notebook_function("def decoder_flops_per_token(", "\n\n\n", {**nb})
-    weights_term, attention_term = namespace["decoder_flops_per_token"](config, tokens)
+    weights_term, attention_term = namespace["decoder_flops_per_token"](config, tokens, causal=False)
+    causal_weights_term, causal_term = namespace["decoder_flops_per_token"](config, tokens)  # causal is the default
+    assert causal_weights_term == weights_term
+    assert causal_term * 2 * tokens == pytest.approx(attention_term * (tokens + 1))  # query t attends to t + 1 keys
     model = tiny_llama(config, 0)
     model.set_attn_implementation("eager")
     ids = torch.randint(0, config.vocab_size, (1, tokens), generator=torch.Generator().manual_seed(tokens))
@@ -473,3 +477,178 @@ def test_left_padding_turns_real_tokens_into_nan_right_padding_does_not(nb):
     assert torch.isnan(logits_left[1, 2:]).all()  # then every real token of that row
     assert not torch.isnan(logits_left[0]).any()  # the unpadded row is untouched
     assert all(torch.isfinite(h).all() for h in hidden_right) and torch.isfinite(logits_right).all()
+
+
+# ---------------------------------------------------------------- left padding and the hand-written KV cache
+
+
+def cached_code(old=None, new=None):
+    """The notebook's decoder_step and safe_attention (with ``old`` replaced by ``new``: a broken variant)."""
+    namespace = rebuild()
+    source = notebook_cell(NOTEBOOK, "def decoder_step(")
+    if old is not None:
+        assert old in source, f"the notebook no longer contains {old!r}: update the broken variant"
+        source = source.replace(old, new)
+    exec(compile(source, f"{NOTEBOOK.name}[decoder_step]", "exec"), namespace)
+    return namespace
+
+
+def left_padded(lengths, vocab_size, generator):
+    """Random token ids for sequences of the given lengths, padded on the left (pad id 0), and their mask."""
+    tokens = max(lengths)
+    ids = torch.randint(1, vocab_size, (len(lengths), tokens), generator=generator)
+    mask = (torch.arange(tokens)[None] >= tokens - torch.tensor(lengths)[:, None]).long()
+    return ids * mask, mask
+
+
+def library_logits(model, ids, mask):
+    with torch.no_grad():
+        return model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)).logits
+
+
+def cache_errors(code, model, ids, mask, steps, generator):
+    """Prefill then ``steps`` decode steps of one random token each: where do decoder_step's logits (real tokens only)
+    differ from the library's full pass over everything so far, or turn NaN anywhere?"""
+    weights, config = model.state_dict(), model.config
+    errors = []
+    with torch.no_grad():
+        logits, cache = code["decoder_step"](ids, mask, weights, config)
+        for step in range(steps + 1):
+            if torch.isnan(logits).any():
+                return [f"step {step}: NaN logits"]
+            theirs = library_logits(model, ids, mask)[:, -logits.shape[1] :]
+            real = mask[:, -logits.shape[1] :].bool()
+            difference = (logits - theirs).abs().amax(-1) / theirs.abs().amax(-1)
+            if difference[real].max() >= 1e-5:
+                errors.append(f"step {step}: relative difference {difference[real].max():.1e}")
+            if step == steps:
+                break
+            new = torch.randint(1, config.vocab_size, (len(ids), 1), generator=generator)
+            ids, mask = torch.cat([ids, new], 1), torch.cat([mask, torch.ones_like(new)], 1)
+            logits, cache = code["decoder_step"](new, mask, weights, config, cache)
+        if [tuple(k.shape) for k, _ in cache] != [
+            (len(ids), config.num_key_value_heads, ids.shape[1], config.head_dim)
+        ] * len(cache):
+            errors.append("cache of the wrong shape")
+    return errors
+
+
+@pytest.fixture(scope="module")
+def cached():
+    return cached_code()
+
+
+@settings(max_examples=15, deadline=None)
+@given(config=llama_configs(), lengths=st.lists(st.integers(1, 12), min_size=1, max_size=4), seed=st.integers(0, 2**16))
+def test_prefill_and_decode_with_the_cache_equal_the_library_on_left_padding(cached, config, lengths, seed):
+    """decoder_step on a left-padded batch: the prefill and every decode step (one new token, the cache appended) give
+    the library's logits at every real token, and no NaN anywhere, pad rows included."""
+    generator = torch.Generator().manual_seed(seed)
+    model = tiny_llama(config, seed)
+    ids, mask = left_padded(lengths, config.vocab_size, generator)
+    assert cache_errors(cached, model, ids, mask, steps=3, generator=generator) == []
+
+
+BROKEN_CACHES = {
+    "forbidden scores at -inf (NaN from pad rows)": ("torch.finfo(scores.dtype).min", 'float("-inf")'),
+    "padding mask dropped": ("mask = causal & attention_mask.bool()[:, None, None, :]", "mask = causal[None, None]"),
+    "new token cannot see itself": ("tril(diagonal=past)", "tril(diagonal=past - 1)"),
+    "cache not appended": ("k, v = torch.cat([cache[i][0], k], dim=2), torch.cat([cache[i][1], v], dim=2)", "pass"),
+}
+
+
+@pytest.mark.parametrize("broken", list(BROKEN_CACHES))
+def test_a_broken_cache_is_caught(cached, broken):
+    from transformers import LlamaConfig
+
+    config = LlamaConfig(
+        vocab_size=60,
+        hidden_size=32,
+        head_dim=8,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        pad_token_id=0,
+    )
+    model = tiny_llama(config, 1)
+    ids, mask = left_padded([3, 7, 5], config.vocab_size, torch.Generator().manual_seed(1))
+    assert cache_errors(cached, model, ids, mask, steps=2, generator=torch.Generator().manual_seed(2)) == []
+    wrong = cached_code(*BROKEN_CACHES[broken])
+    try:
+        errors = cache_errors(wrong, model, ids, mask, steps=2, generator=torch.Generator().manual_seed(2))
+    except RuntimeError as error:  # a cache that is not appended no longer fits the mask
+        errors = [str(error)]
+    assert errors != [], f"{broken!r} went unnoticed"
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    config=llama_configs(),
+    lengths=st.lists(st.integers(1, 10), min_size=1, max_size=3),
+    seed=st.integers(0, 2**16),
+    temperature=st.one_of(st.none(), st.floats(0.5, 1.5)),
+)
+def test_generate_by_hand_equals_generate_on_left_padding(cached, config, lengths, seed, temperature):
+    """The notebook's generate_by_hand (prefill, then one decode step per token, finished rows continued with the pad
+    token) equals model.generate token for token, greedy and seeded sampling, on a left-padded batch."""
+    model = tiny_llama(config, seed)
+    model.generation_config.eos_token_id, model.generation_config.pad_token_id = 3 % config.vocab_size, 0
+    namespace = {**cached, "model": model, "weights": model.state_dict(), "config": config}
+    namespace = notebook_function("def generate_by_hand(", "\n\nn_new", namespace)
+    ids, mask = left_padded(lengths, config.vocab_size, torch.Generator().manual_seed(seed))
+    batch = {"input_ids": ids, "attention_mask": mask}
+    sampling = {} if temperature is None else {"do_sample": True, "temperature": temperature}
+    torch.manual_seed(seed)
+    ours = namespace["generate_by_hand"](batch, 6, **sampling)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        theirs = model.generate(
+            **batch, max_new_tokens=6, **({"do_sample": False} if temperature is None else {**sampling, "top_k": 0})
+        )
+    assert torch.equal(ours, theirs)
+
+
+@settings(max_examples=10, deadline=None)
+@given(config=llama_configs(), lengths=st.lists(st.integers(1, 10), min_size=1, max_size=3), seed=st.integers(0, 2**16))
+def test_utils_decoder_is_the_notebooks_decoder_step(cached, config, lengths, seed):
+    """utils.decoder (which notebook 18 imports) gives exactly the notebook's logits and cache, prefill and decode."""
+    from utils import decoder
+
+    model = tiny_llama(config, seed)
+    weights = model.state_dict()
+    ids, mask = left_padded(lengths, config.vocab_size, torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        ours, ours_cache = cached["decoder_step"](ids, mask, weights, config)
+        theirs, theirs_cache = decoder.decoder_step(ids, mask, weights, config)
+        assert torch.equal(ours, theirs)
+        new = ours[:, -1:].argmax(-1)
+        mask = torch.cat([mask, torch.ones_like(new)], 1)
+        ours, ours_cache = cached["decoder_step"](new, mask, weights, config, ours_cache)
+        theirs, theirs_cache = decoder.decoder_step(new, mask, weights, config, theirs_cache)
+    assert torch.equal(ours, theirs)
+    assert all(torch.equal(a, c) and torch.equal(b, d) for (a, b), (c, d) in zip(ours_cache, theirs_cache, strict=True))
+    assert decoder.cache_bytes(theirs_cache) == sum(k.nbytes + v.nbytes for k, v in ours_cache)
+
+
+def test_utils_decoder_rejects_a_mask_that_does_not_cover_the_cache(cached):
+    from transformers import LlamaConfig
+
+    from utils import decoder
+
+    config = LlamaConfig(
+        vocab_size=30,
+        hidden_size=16,
+        head_dim=8,
+        intermediate_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=32,
+    )
+    weights = tiny_llama(config, 0).state_dict()
+    ids = torch.tensor([[5, 6, 7]])
+    _, cache = decoder.decoder_step(ids, torch.ones_like(ids), weights, config)
+    with pytest.raises(ValueError, match=r"has shape \(1, 1\), expected \(1, 4\): it must cover the cached tokens"):
+        decoder.decoder_step(ids[:, :1], torch.ones(1, 1, dtype=torch.long), weights, config, cache)
