@@ -6,8 +6,9 @@ define them, so the tests check the code learners read:
 - on random logits, temperatures, k and p (hypothesis), our processing removes exactly the tokens transformers'
   ``TemperatureLogitsWarper`` / ``TopKLogitsWarper`` / ``TopPLogitsWarper`` remove and leaves the same values;
   deliberately broken variants of top-k and top-p are shown to fail the same comparison;
-- with SmolLM2 from the asset home, the loop (with and without the KV cache) gives the same tokens as
-  ``model.generate``, greedy and seeded sampling (skipped with the fix when the model is missing);
+- with SmolLM2 from the asset home, the loop (notebook 17's hand-written decoder, with and without its hand-written
+  KV cache) gives the same tokens as ``model.generate``, greedy and seeded sampling, on one prompt and on a batch
+  padded on the left (skipped with the fix when the model is missing);
 - ``token_nlls`` (sliding-window perplexity, section 6) on a random tiny Llama with hypothesis lengths, windows and
   strides: with stride < window every token but the first is scored exactly once, in order, with the context length it
   reports (at least window - stride past the first window), each loss equal to a separate forward pass on that
@@ -40,7 +41,9 @@ P_TOLERANCE = 1e-5  # a token whose better-ranked mass is this close to p may fa
 
 @pytest.fixture(scope="module")
 def nb():
-    namespace = run_cells(NOTEBOOK, [PROCESSING, LOOP], {"torch": torch})
+    from utils.decoder import decoder_step
+
+    namespace = run_cells(NOTEBOOK, [PROCESSING, LOOP], {"torch": torch, "decoder_step": decoder_step})
     return namespace
 
 
@@ -198,6 +201,35 @@ def test_seeded_sampling_equals_generate(nb, smollm2, setting):
     expected = model.generate(input_ids, max_new_tokens=N_NEW, do_sample=True, **setting)
     torch.manual_seed(7)
     assert torch.equal(nb["generate_loop"](model, input_ids, N_NEW, do_sample=True, **setting), expected)
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [dict(do_sample=False), dict(do_sample=True, temperature=1.0, top_k=0, top_p=0.9)],
+    ids=["greedy", "top-p sampling"],
+)
+def test_loop_equals_generate_on_a_left_padded_batch(nb, smollm2, setting):
+    """Prompts of different lengths padded on the left: the loop's hand-written cache and mask give generate's tokens."""
+    from transformers import AutoTokenizer
+
+    from utils import checkpoint
+
+    model, _ = smollm2
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint("smollm2"), padding_side="left")
+    questions = ["Name a planet.", "Write one sentence about the history of the bicycle.", "Why do cats purr?"]
+    batch = tokenizer.apply_chat_template(
+        [[{"role": "user", "content": q}] for q in questions],
+        add_generation_prompt=True,
+        padding=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    assert (batch["attention_mask"] == 0).any(), "the batch should need padding"
+    torch.manual_seed(3)
+    expected = model.generate(**batch, max_new_tokens=N_NEW, **setting)
+    torch.manual_seed(3)
+    ours = nb["generate_loop"](model, batch["input_ids"], N_NEW, attention_mask=batch["attention_mask"], **setting)
+    assert torch.equal(ours, expected)
 
 
 def test_generate_samples_with_top_k_50_by_default(nb, smollm2):
