@@ -93,3 +93,18 @@ def test_a_benchmark_is_the_mean_over_problems():
 def test_bad_arguments_say_what_is_wrong(args, error, message):
     with pytest.raises(error, match=message):
         pass_at_k(*args)
+
+
+def test_the_helper_equals_notebook_21s_estimator():
+    """Notebook 21 writes the estimator where pass@k is taught; this helper reuses it, proven equal on every case."""
+    import random
+
+    from tests.notebook_code import NOTEBOOKS, run_cells
+
+    cell = run_cells(
+        NOTEBOOKS / "21_reasoning_and_rewards.ipynb", ["def pass_at_k(n, c, k)"], {"math": math, "random": random}
+    )
+    for n in range(1, 13):
+        for c in range(n + 1):
+            for k in range(1, n + 1):
+                assert cell["pass_at_k"](n, c, k) == pytest.approx(pass_at_k(n, c, k), abs=1e-12), (n, c, k)

@@ -4,7 +4,7 @@ The functions are executed from the notebook cells that define them (found by a 
 what learners read:
 - problems: deterministic per seed, different across seeds, answers re-derived from the question text alone;
 - reward: the notebook's hand cases plus random formatted and unformatted completions (hypothesis); the
-  "Answer: 7.5" loophole of issue 27 pinned as a strict xfail until the notebook anchors its regex;
+  "Answer: 7.5" loophole of issue 27 pinned (the notebook's regex is anchored; the unanchored one is caught);
 - advantages: hand cases, zero for a group with equal rewards, and equal to TRL's formula (TRL's own ``nanstd``)
   on random rewards;
 - loss: equal to TRL 1.16's ``GRPOTrainer._compute_loss`` (the installed code, called with a stub trainer whose
@@ -770,25 +770,21 @@ def test_broken_majority_vote_is_caught(variant):
 LOOPHOLE_CASES = ["Answer: 7.5", "Answer: 7,000", "3 + 4 = 7\nAnswer: 7.5", "Answer: 7/2"]
 
 
-@pytest.mark.xfail(strict=True, reason="loophole closed in the notebook rework of issue 27")
 @pytest.mark.parametrize("completion", LOOPHOLE_CASES)
 def test_reward_does_not_score_a_longer_number_as_correct(nb, completion):
-    """The answer 7 is not 7.5 nor 7,000. The notebook's ANSWER regex (no anchor) reads the leading 7 and pays the
-    full correctness reward: this test fails now, and passes (so that strict xfail fails) once the regex is anchored."""
+    """The answer 7 is not 7.5 nor 7,000: the notebook's ANSWER regex is anchored to a whole line, so the leading 7 of
+    "7.5" is not read as the answer (an unanchored pattern paid these in full; see the broken variant below)."""
     assert nb["correctness_reward"](completion, 7) == 0.0
 
 
-def test_an_anchored_answer_regex_closes_the_loophole_and_keeps_the_hand_cases():
-    """The fix named in issue 27, put in the notebook's reward cell: the xfail above then holds, and so does every
-    hand case (a final full stop, text after the Answer line, the last of two Answer lines)."""
-    anchored = 'ANSWER = re.compile(r"^Answer:\\s*(-?\\d+)\\.?\\s*$", re.MULTILINE)'
+def test_an_unanchored_answer_regex_would_pay_the_loophole():
+    """The broken variant: the pattern issue 27 found in the notebook, ``Answer:\\s*(-?\\d+)`` with no anchor, reads the
+    leading 7 of every loophole case and pays it in full; the test above fails on it."""
+    unanchored = 'ANSWER = re.compile(r"Answer:\\s*(-?\\d+)")'
     source = "\n".join(
-        anchored if line.startswith("ANSWER = ") else line for line in cell_source("def extract_answer(").splitlines()
+        unanchored if line.startswith("ANSWER = ") else line for line in cell_source("def extract_answer(").splitlines()
     )
-    assert anchored in source
-    fixed = {"re": re}
-    exec(compile(source, f"{NOTEBOOK.name}[anchored ANSWER]", "exec"), fixed)
-    for completion in LOOPHOLE_CASES:
-        assert fixed["correctness_reward"](completion, 7) == 0.0
-    for completion, answer, expected in HAND_CASES:
-        assert fixed["reward"](completion, answer) == expected, completion
+    assert unanchored in source
+    broken = {"re": re}
+    exec(compile(source, f"{NOTEBOOK.name}[unanchored ANSWER]", "exec"), broken)
+    assert [broken["correctness_reward"](completion, 7) for completion in LOOPHOLE_CASES] == [1.0] * len(LOOPHOLE_CASES)
