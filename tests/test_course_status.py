@@ -22,7 +22,9 @@ def test_an_empty_asset_home_exits_non_zero_with_a_fix_for_each_missing_asset(em
     assert course_main(["status"]) == 1
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert max(len(line) for line in lines) <= 100, max(lines, key=len)
+    # the asset home's own path is as long as the machine makes it (a test worker's tmp path is long): the rest of the
+    # report must fit in 100 columns, with the path shown as "<home>"
+    assert max(len(line.replace(str(empty_home), "<home>")) for line in lines) <= 100, max(lines, key=len)
     assert lines[0].endswith("(smoke mode)")
     missing = [i for i, line in enumerate(lines) if "MISSING" in line]
     assert len(missing) == sum(1 for e in status.entries() if e.needed)
