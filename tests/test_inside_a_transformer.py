@@ -154,6 +154,24 @@ def llama_configs(draw):
     )
 
 
+def two_layer_config(vocab_size):
+    """A 2-layer grouped-query Llama config (4 query heads, 2 key/value heads) with pad id 0, for the padding and
+    cache tests."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        head_dim=8,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        pad_token_id=0,
+    )
+
+
 def tiny_llama(config, seed):
     from transformers import LlamaForCausalLM
 
@@ -454,19 +472,7 @@ def test_left_padding_turns_real_tokens_into_nan_right_padding_does_not(nb):
     keys, the padding mask forbids them): its softmax row is all -inf, its output NaN, and at the next layer every real
     token that multiplies that NaN value by a weight of 0 becomes NaN too. On the right, a pad query still sees the
     real tokens before it, and real queries never see the pads after them."""
-    from transformers import LlamaConfig
-
-    config = LlamaConfig(
-        vocab_size=50,
-        hidden_size=32,
-        head_dim=8,
-        intermediate_size=48,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-        pad_token_id=0,
-    )
+    config = two_layer_config(vocab_size=50)
     model = tiny_llama(config, 0)
     ids = torch.randint(1, 50, (2, 6), generator=torch.Generator().manual_seed(0))
     left, right = torch.ones(2, 6, dtype=torch.long), torch.ones(2, 6, dtype=torch.long)
@@ -559,19 +565,7 @@ BROKEN_CACHES = {
 
 @pytest.mark.parametrize("broken", list(BROKEN_CACHES))
 def test_a_broken_cache_is_caught(cached, broken):
-    from transformers import LlamaConfig
-
-    config = LlamaConfig(
-        vocab_size=60,
-        hidden_size=32,
-        head_dim=8,
-        intermediate_size=48,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-        pad_token_id=0,
-    )
+    config = two_layer_config(vocab_size=60)
     model = tiny_llama(config, 1)
     ids, mask = left_padded([3, 7, 5], config.vocab_size, torch.Generator().manual_seed(1))
     assert cache_errors(cached, model, ids, mask, steps=2, generator=torch.Generator().manual_seed(2)) == []
