@@ -32,6 +32,7 @@ LESSONS = {
     "utils.contamination",
     "utils.decoder",
     "utils.stats",
+    "utils.arithmetic",
     "utils.train_memory",
     "utils.evaluate_modules",
     "utils.evaluate_modules.averaging",

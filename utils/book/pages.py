@@ -19,6 +19,7 @@ TEMPLATES = Path(__file__).with_name("templates")
 PARTS = (
     (0, "Part I · Foundations: pipelines, models, tokenizers, datasets, fine-tuning, tasks"),
     (17, "Part II · Large language models: inside, generation, pretraining, fine-tuning, reasoning"),
+    (22, "Part III · LLMs in practice: evaluation, preferences, serving, retrieval and tools, looking inside"),
 )
 HOW_TO_USE = """
 <h2>How to use this book</h2>
