@@ -30,7 +30,7 @@ $(foreach assignment,$(ENV_EXPORTS),$(eval export $(assignment)))
 export PYTHONUNBUFFERED := 1
 
 .PHONY: help check-python venv dev kit standins setup run adopt book check-book test test-fast test-pythons lint lock \
-        browser refresh tag student slides timings lab clean clean-assets
+        browser refresh tag student slides timings lab clean clean-assets course-models
 
 help:
 	@echo "make lab      JupyterLab at notebooks/ (installs, fetches the kit; stand-ins build on first use);"
@@ -40,7 +40,8 @@ help:
 	@echo "make test     what CI runs: setup (smoke stand-ins), unit tests, every notebook under nbval in smoke mode"
 	@echo "make test-fast  unit tests only (no notebooks, no browser, no assets)"
 	@echo "make test-pythons  the fast tier on every supported Python (3.11, 3.12, 3.13) found on this machine"
-	@echo "make setup    venv + locked packages, offline kit, stand-ins (idempotent); make kit / make standins for one part"
+	@echo "make setup    venv + locked packages, offline kit, stand-ins, course models (idempotent);"
+	@echo "              make kit / make standins / make course-models for one part"
 	@echo "make venv     only the virtual environment in .venv with the locked packages (PYTHON_BASE=python3.12 picks one)"
 	@echo "make dev      the maintainer tools (ruff, pre-commit, uv) from requirements-dev.lock into .venv"
 	@echo "make lint     ruff on utils/, tests/ and notebooks"
@@ -104,7 +105,11 @@ kit: venv
 standins: kit
 	$(PYTHON) -m utils.course standins
 
-setup: kit standins
+# the models notebooks train and later notebooks load by name (notebook 20's SFT, 21's GRPO): utils/course/course_models.py
+course-models: standins
+	$(PYTHON) -m utils.course course-models
+
+setup: kit standins course-models
 
 # Each target that needs a mode runs setup in a sub-make with that mode, so `make run test` builds both.
 run: venv browser

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from utils.course import build, catalog, registry
+from utils.course import build, catalog, course_models, registry
 from utils.environment import hub_mode
 
 
@@ -23,6 +23,15 @@ def checkpoint(name: str) -> str:
     command that fixes it when a kit asset is missing, and ConnectionError naming the switch when hub mode is on but
     the hub cannot be reached.
     """
+    if name in course_models.SPECS:  # this project's own models: local in both modes, built on first use
+        if not course_models.is_built(name):
+            print(
+                f"{name}: the course model is not built yet; building it now, once (later runs load it). "
+                "To build every course model ahead of time: make course-models"
+            )
+            course_models.build(name)
+        print(course_models.describe(name))
+        return str(course_models.model_dir(name))
     entry = catalog.model_entry(name)
     if hub_mode():
         catalog.require_hub()
