@@ -406,6 +406,18 @@ def _sft_batch(tokenizer, prompts: list[str], targets: list[str]):
     )
 
 
+def group_advantages(rewards, group_size: int, eps: float = 1e-4):
+    """Notebook 21's advantages: each reward minus its group's mean, over the group's standard deviation (+ eps)."""
+    grouped = rewards.view(-1, group_size)
+    return ((grouped - grouped.mean(dim=1, keepdim=True)) / (grouped.std(dim=1, keepdim=True) + eps)).view(-1)
+
+
+def reinforce_loss(logps, mask, advantages):
+    """``-mean_i A_i * mean_t log pi(token_t)``: the gradient of notebook 21's ``grpo_loss`` with one update per batch
+    (ratio 1, no clipping) and beta = 0 (tests/test_course_models.py proves the gradients equal)."""
+    return -((logps * mask).sum(1) / mask.sum(1).clamp(min=1) * advantages).mean()
+
+
 def grpo_step(policy, tokenizer, optimizer, problems: list[dict], settings: GrpoArithSettings) -> dict:
     """One GRPO update: sample a group per problem, reward it, normalise within groups, one policy-gradient step.
 
@@ -434,7 +446,7 @@ def grpo_step(policy, tokenizer, optimizer, problems: list[dict], settings: Grpo
     texts = tokenizer.batch_decode(completions, skip_special_tokens=True)
     rewards = torch.tensor([arithmetic.reward(t, problems[i // group]["answer"]) for i, t in enumerate(texts)])
     grouped = rewards.view(len(problems), group)
-    advantages = ((grouped - grouped.mean(1, keepdim=True)) / (grouped.std(1, keepdim=True) + 1e-4)).view(-1)
+    advantages = group_advantages(rewards, group)
     mask = torch.ones_like(completions)
     for row in range(completions.shape[0]):  # keep the tokens up to and including the first end-of-turn
         ends = (completions[row] == tokenizer.eos_token_id).nonzero()
@@ -445,7 +457,7 @@ def grpo_step(policy, tokenizer, optimizer, problems: list[dict], settings: Grpo
     attention = torch.cat([encoded["attention_mask"].repeat_interleave(group, 0), mask], 1)
     logits = policy(input_ids=input_ids, attention_mask=attention, logits_to_keep=completions.shape[1] + 1).logits
     logps = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, completions.unsqueeze(-1)).squeeze(-1)
-    loss = -((logps * mask).sum(1) / mask.sum(1) * advantages).mean()
+    loss = reinforce_loss(logps, mask, advantages)
     loss.backward()
     optimizer.step()
     optimizer.zero_grad()
