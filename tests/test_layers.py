@@ -32,6 +32,7 @@ LESSONS = {
     "utils.contamination",
     "utils.decoder",
     "utils.stats",
+    "utils.report_card",
     "utils.arithmetic",
     "utils.extraction",
     "utils.train_memory",
@@ -55,6 +56,7 @@ COURSE_RANK = {
     "utils.course.resolve": 7,
     "utils.course.status": 7,
     "utils.course.__main__": 8,
+    "utils.course.report_card": 8,
 }
 BOOK_RANK = {
     "utils.book": 0,
