@@ -334,25 +334,22 @@ def train_sft_extract(settings: SftExtractSettings, log: Callable[[str], None]) 
     base_model, _ = _load_base()
     before = score_extraction(base_model, tokenizer, settings)
     after = score_extraction(merged, tokenizer, settings)
-    b, c = _discordant(before["per item"], after["per item"])
+    only_after, only_before, p = stats.mcnemar_exact(after["per item"], before["per item"])
     scores = {
         "task": "notebook 20's JSON field extraction, zero-shot prompt, greedy",
         "test examples": settings.test_examples,
         "base (SmolLM2, zero-shot)": before,
         "course model": after,
-        "exact match McNemar p (course model vs base)": stats.mcnemar_exact(b, c),
+        "exact match, course model vs base": {
+            "only course model": only_after,
+            "only base": only_before,
+            "McNemar p": p,
+        },
         "train steps": output.global_step,
         "final logged loss": [row["loss"] for row in trainer.state.log_history if "loss" in row][-1],
     }
     headline = {"metric": "exact match", **{k: after["exact match"][k] for k in ("value", "low", "high")}}
     return merged, tokenizer, {"scores": scores, "headline": headline}
-
-
-def _discordant(before: list[bool], after: list[bool]) -> tuple[int, int]:
-    """(items right only after, items right only before): McNemar's discordant counts."""
-    gained = sum(1 for x, y in zip(before, after, strict=True) if y and not x)
-    lost = sum(1 for x, y in zip(before, after, strict=True) if x and not y)
-    return gained, lost
 
 
 # --- smollm2-grpo-arith: cold-start SFT, then GRPO on notebook 21's arithmetic --------------------------------
@@ -520,14 +517,14 @@ def train_grpo_arith(settings: GrpoArithSettings, log: Callable[[str], None]) ->
     merged = policy.merge_and_unload()
     merged.config.use_cache = True
     after = score_arithmetic(merged, tokenizer, held_out, settings.max_new_tokens)
-    gained, lost = _discordant(after_sft["per item"], after["per item"])
+    gained, lost, p = stats.mcnemar_exact(after["per item"], after_sft["per item"])
     scores = {
         "task": f"notebook 21's arithmetic, zero-shot step-by-step prompt, greedy, {settings.max_new_tokens} new tokens",
         "held-out problems": len(held_out),
         "base (SmolLM2)": base,
         "after cold-start SFT": after_sft,
         "course model (after GRPO)": after,
-        "GRPO vs cold start": {"gained": gained, "lost": lost, "McNemar p": stats.mcnemar_exact(gained, lost)},
+        "GRPO vs cold start": {"only after GRPO": gained, "only after cold start": lost, "McNemar p": p},
         "cold-start SFT": {"problems": len(sft_problems), "steps": steps, "losses": sft_losses},
         "GRPO history": history,
     }
