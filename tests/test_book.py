@@ -170,6 +170,22 @@ def test_cell_timings_and_the_slow_cell_report(tmp_path):
         timings.record("99_demo", "fast", 1.0, rows, store)
 
 
+def test_the_report_flags_notebooks_over_budget_with_and_without_bf16(tmp_path):
+    store = tmp_path / "timings.json"
+    row = [{"id": "a", "cell": 0, "seconds": 1.0, "training": False, "cached": False, "code": "x()"}]
+    for stem, full, fp32, smoke in (("98_fast", 120.0, 150.0, 12.0), ("99_slow", 280.0, 341.5, 31.0)):
+        timings.record(stem, "full", full, row, store)
+        timings.record(stem, "fp32", fp32, row, store)
+        timings.record(stem, "smoke", smoke, row, store)
+    report = timings.format_report(timings.load(store))
+    assert "| 98_fast | 120.0 s | 150.0 s | 12.0 s | no |" in report
+    assert "| 99_slow | 280.0 s | 341.5 s | 31.0 s | fp32 > 300 s, smoke > 30 s |" in report
+    assert f"Measured on: {timings.machine()}" in report and " cores, " in timings.machine()
+    # a notebook measured in one mode only: the others show a dash, and nothing is flagged
+    timings.record("97_one", "smoke", 3.0, row, store)
+    assert "| 97_one | – | – | 3.0 s | no |" in timings.format_report(timings.load(store))
+
+
 def test_unknown_notebook_number_lists_the_available_ones():
     with pytest.raises(ValueError, match="available: 00_welcome.ipynb"):
         notebooks.notebook_paths(["99"])

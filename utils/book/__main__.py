@@ -13,7 +13,8 @@
 - ``tag``: only set the cell metadata from the notebooks' structure (no execution).
 - ``student``: learner copies in ``build/student/``: solution cells removed, outputs cleared.
 - ``slides``: reveal.js slides in ``build/slides/``, served from a local reveal.js (npm), no CDN.
-- ``timings``: execute every notebook in full and smoke mode, store per-cell times, print the report
+- ``timings``: execute every notebook in full mode (with and without bf16: ``fp32``) and smoke mode, store per-cell
+  times and the machine, print the report with the notebooks over budget
   (``timings --report`` prints the stored report without executing).
 """
 
@@ -45,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("notebooks", nargs="*", help="notebook numbers, e.g. 00 03 (default: all)")
     parser.add_argument("--report", action="store_true", help="timings: print the stored report, execute nothing")
-    parser.add_argument("--mode", choices=["full", "smoke"], help="timings: measure one mode only")
+    parser.add_argument(
+        "--mode",
+        choices=list(timings.MODES),
+        help="timings: measure one mode only (fp32: full mode, LLM_RETREAT_BF16=0)",
+    )
     parser.add_argument(
         "--record",
         action="store_true",
@@ -57,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.report:
                 print(timings.format_report(timings.load()))
                 return 0
-            failures = measure_timings(args.notebooks, (args.mode,) if args.mode else ("full", "smoke"))
+            failures = measure_timings(args.notebooks, (args.mode,) if args.mode else timings.MODES)
         elif args.command == "run":
             failures = run(args.notebooks, record=args.record)
         else:

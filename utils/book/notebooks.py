@@ -127,10 +127,11 @@ def drop_empty_displays(nb) -> int:
     return removed
 
 
-def execute(path: Path, smoke: bool = False):
+def execute(path: Path, smoke: bool = False, bf16: bool = True):
     """Execute a notebook top to bottom in a fresh kernel (cwd = notebooks/); return (nb, seconds, error).
 
-    ``smoke`` runs the kernel with ``LLM_RETREAT_SMOKE=1`` (otherwise full mode).
+    ``smoke`` runs the kernel with ``LLM_RETREAT_SMOKE=1`` (otherwise full mode); ``bf16=False`` with
+    ``LLM_RETREAT_BF16=0`` (float32 everywhere, as on a CPU without native bfloat16).
     """
     import nbformat
     from nbclient import NotebookClient
@@ -138,7 +139,10 @@ def execute(path: Path, smoke: bool = False):
 
     nb = nbformat.read(path, as_version=4)
     previous = os.environ.get("LLM_RETREAT_SMOKE")
+    previous_bf16 = os.environ.get("LLM_RETREAT_BF16")
     os.environ["LLM_RETREAT_SMOKE"] = "1" if smoke else "0"  # the kernel inherits this environment
+    if not bf16:
+        os.environ["LLM_RETREAT_BF16"] = "0"
     client = NotebookClient(
         nb,
         timeout=CELL_TIMEOUT_S,
@@ -153,10 +157,11 @@ def execute(path: Path, smoke: bool = False):
     except CellExecutionError as failure:
         error = str(failure).splitlines()[-1] if str(failure) else "cell failed"
     finally:
-        if previous is None:
-            os.environ.pop("LLM_RETREAT_SMOKE", None)
-        else:
-            os.environ["LLM_RETREAT_SMOKE"] = previous
+        for name, value in (("LLM_RETREAT_SMOKE", previous), ("LLM_RETREAT_BF16", previous_bf16)):
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     seconds = time.perf_counter() - started
     settle_progress_bars(nb)
     drop_empty_displays(nb)

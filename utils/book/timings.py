@@ -22,7 +22,27 @@ from utils.environment import REPO_ROOT
 
 SLOW_CELL_S = 20.0
 TIMINGS_FILE = REPO_ROOT / "notebooks" / "timings.json"
-MODES = ("full", "smoke")
+# "fp32": full mode with LLM_RETREAT_BF16=0, standing in for a laptop whose CPU has no native bfloat16
+MODES = ("full", "fp32", "smoke")
+# the course's budgets per notebook (seconds): full mode (either precision) and smoke mode
+BUDGET_S = {"full": 300.0, "fp32": 300.0, "smoke": 30.0}
+
+
+def machine() -> str:
+    """This machine's CPU in one line: model, logical cores, and whether bfloat16 is native (AMX / AVX512-BF16)."""
+    import os
+
+    model, flags = "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name") and model == "unknown CPU":
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    bf16 = "AMX" if "amx_bf16" in flags else "avx512_bf16" if "avx512_bf16" in flags else "no native bf16"
+    return f"{model}, {os.cpu_count()} cores, {bf16}"
 
 
 def _parse(stamp: str) -> datetime:
@@ -68,12 +88,13 @@ def load(path: Path = TIMINGS_FILE) -> dict:
 
 
 def record(stem: str, mode: str, total_seconds: float, rows: list[dict], path: Path = TIMINGS_FILE) -> None:
-    """Store one notebook's timings for ``mode`` ("full" or "smoke"), keeping the other entries."""
+    """Store one notebook's timings for ``mode`` ("full", "fp32" or "smoke") and this machine, keeping the others."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     data = load(path)
     data.setdefault("notebooks", {}).setdefault(stem, {})[mode] = {
         "measured": datetime.now().strftime("%Y-%m-%d"),
+        "machine": machine(),
         "total_seconds": round(total_seconds, 1),
         "cells": rows,
     }
@@ -121,10 +142,28 @@ def report_rows(data: dict) -> list[dict]:
 
 def format_report(data: dict, top: int = 15, threshold: float = SLOW_CELL_S) -> str:
     """A markdown report: runtime per notebook in both modes, the slowest cells, and the flagged ones."""
-    lines = ["| notebook | full mode | smoke mode |", "|---|---:|---:|"]
+    lines = [
+        "| notebook | full mode | full mode, fp32 (LLM_RETREAT_BF16=0) | smoke mode | over budget |",
+        "|---|---:|---:|---:|---|",
+    ]
+    machines = set()
     for stem, modes in data.get("notebooks", {}).items():
-        full, smoke = modes.get("full", {}), modes.get("smoke", {})
-        lines.append(f"| {stem} | {full.get('total_seconds', '–')} s | {smoke.get('total_seconds', '–')} s |")
+        cells = []
+        for mode in MODES:
+            entry = modes.get(mode, {})
+            cells.append(f"{entry['total_seconds']} s" if "total_seconds" in entry else "–")
+            machines.add(entry.get("machine", "machine not recorded") if entry else None)
+        over = [
+            f"{mode} > {BUDGET_S[mode]:.0f} s"
+            for mode in MODES
+            if modes.get(mode, {}).get("total_seconds", 0.0) > BUDGET_S[mode]
+        ]
+        lines.append(f"| {stem} | " + " | ".join(cells) + f" | {', '.join(over) or 'no'} |")
+    lines += [
+        "",
+        "Measured on: " + "; ".join(sorted(m for m in machines if m)) + f". Budgets: {BUDGET_S['full']:.0f} s per "
+        f"notebook in full mode (either precision, idle machine, two threads), {BUDGET_S['smoke']:.0f} s in smoke mode.",
+    ]
     lines += [
         "",
         f"Slowest cells in full mode (top {top}; tag `training`: trains a model; `cached`: one-time work "

@@ -144,13 +144,14 @@ def with_committed_tags(nb, path: Path):
     return nb
 
 
-def measure_timings(selected: list[str] | None = None, modes: tuple[str, ...] = ("full", "smoke")) -> int:
-    """Execute notebooks in each mode (not in place), store per-cell times, print the report."""
+def measure_timings(selected: list[str] | None = None, modes: tuple[str, ...] = timings.MODES) -> int:
+    """Execute notebooks in each mode (not in place; "fp32" is full mode with LLM_RETREAT_BF16=0), store per-cell
+    times with this machine's CPU, print the report with the notebooks over budget."""
     failures = 0
     for path in notebooks.notebook_paths(selected):
         for mode in modes:
             print(f"timing {path.name} ({mode} mode) ...", flush=True)
-            nb, seconds, error = execute(path, smoke=(mode == "smoke"))
+            nb, seconds, error = execute(path, smoke=(mode == "smoke"), bf16=(mode != "fp32"))
             if error:
                 failures += 1
                 print(f"  FAILED ({error})", flush=True)
