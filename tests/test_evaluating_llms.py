@@ -3,9 +3,11 @@
 - multiple choice: the letter parser on hand cases; ``letter_answers`` on a tiny random Llama (the letters'
   log-probabilities equal an unpadded forward pass, the replies equal one-at-a-time greedy decoding);
   ``option_logprobs`` on a model whose log-probabilities are known in closed form (logits that depend only on the
-  previous token), and batched equal to one question at a time on the tiny Llama; the length-normalised choice;
-- HumanEval: the completion cut at stop sequences; the notebook's hostile programs contained by the sandbox (and the
-  write outside its folder happening once the audit hook is off); pass@k against the average over every k-subset;
+  previous token), and through the shared question cache equal to full uncached sequences on the tiny Llama; the
+  length-normalised choice;
+- HumanEval: the chat prompt and the code taken from a reply's first code block; the notebook's hostile programs
+  contained by the sandbox (and the write outside its folder happening once the audit hook is off); pass@k against
+  the average over every k-subset;
 - statistics: the items a paired 5-point comparison needs, against the formula computed here with scipy;
 - the report card's scores on hand cases, and a course model card's task metrics.
 
@@ -64,7 +66,7 @@ def define(marker, broken=(), defs_only=False, namespace=None):
     return namespace
 
 
-MC_CELL, OPTIONS_CELL, STOP_CELL = "LETTER = re.compile", "def option_logprobs(", "STOP = ("
+MC_CELL, OPTIONS_CELL, STOP_CELL = "LETTER = re.compile", "def option_logprobs(", "CODE_BLOCK = re.compile"
 PASS_CELL, POWER_CELL = "def pass_at_k(n, c, k)", "def paired_items_needed("
 
 # ---------------------------------------------------------------------------------------------- the letter parser
@@ -304,39 +306,41 @@ def test_length_normalisation_can_change_the_choice():
 
 # ------------------------------------------------------------------------------------------------------ HumanEval
 
-TRUNCATE_CASES = [
-    ("    return x + y\n```\nThis adds two numbers.", "    return x + y"),
-    ("    return x + 1\n\n\ndef test():\n    pass", "    return x + 1\n\n"),
-    ("    return x\n# a comment\n", "    return x"),
-    ("    return x\n# done\ndef g():\n    pass", "    return x"),  # the first of two stops
-    ("    return x\nprint(f(1))", "    return x"),
-    ("    return x\nif __name__ == '__main__':\n    main()", "    return x"),
-    ("    y = x  # inline comment\n    return y\n", "    y = x  # inline comment\n    return y\n"),
-    ("    return [i for i in x]\nclass A:\n    pass", "    return [i for i in x]"),
-    ("    return x\nassert f(1) == 1", "    return x"),
+EXTRACT_CASES = [
+    ("```python\ndef add(x, y):\n    return x + y\n```\nThis adds.", "\ndef add(x, y):\n    return x + y"),
+    ("```\ndef f():\n    pass\n```", "\ndef f():\n    pass"),
+    ("Here:\n```python\ndef f():\n    return 1\n```\n```python\nprint(f())\n```", "\ndef f():\n    return 1"),
+    ("```python\ndef f():\n    return [1,", "\ndef f():\n    return [1,"),  # cut by the token budget
+    ("def f():\n    return 2", "\ndef f():\n    return 2"),  # no code block: the whole reply
+    ("```python\nx = '```'\n```", "\nx = '```'"),  # a fence inside a line does not close the block
 ]
 
 
-@pytest.mark.parametrize("completion,expected", TRUNCATE_CASES)
-def test_completions_are_cut_at_the_first_top_level_statement(completion, expected):
-    assert define(STOP_CELL)["truncate_completion"](completion) == expected
-    assert report_card.truncate_completion(completion) == expected
-
-
-def test_the_humaneval_prompt_prefills_the_code_block(tokenizer):
-    problem = {"prompt": 'def add(x, y):\n    """Add."""\n'}
-    prompt = define(STOP_CELL)["humaneval_prompt"](tokenizer, problem)
-    assert prompt == report_card.humaneval_prompt(tokenizer, problem)
-    assert prompt.endswith("<|im_start|>assistant\n```python\n" + problem["prompt"])
+@pytest.mark.parametrize("reply,expected", EXTRACT_CASES)
+def test_the_code_of_a_reply_is_its_first_code_block(reply, expected):
+    assert define(STOP_CELL)["extract_code"](reply) == expected
+    assert report_card.extract_code(reply) == expected
 
 
 @pytest.mark.parametrize(
     "broken",
-    [[('"\\n#", ', "")], [("min(", "max(")], [('"\\ndef ", ', '"def ", ')], [('("\\n```", ', "(")]],
+    [
+        [("(.*?)", "(.*)")],  # greedy: runs on to the last fence
+        [("(?:\\n```|$)", "(?:```|$)")],  # a fence anywhere closes the block
+        [('return "\\n" + (', "return (")],  # the code glued to the prompt's last line
+    ],
 )
-def test_broken_truncation_fails_a_hand_case(broken):
+def test_broken_extraction_fails_a_hand_case(broken):
     cell = define(STOP_CELL, broken)
-    assert any(cell["truncate_completion"](c) != e for c, e in TRUNCATE_CASES)
+    assert any(cell["extract_code"](r) != e for r, e in EXTRACT_CASES)
+
+
+def test_the_humaneval_prompt_asks_in_a_chat_turn(tokenizer):
+    problem = {"prompt": 'def add(x, y):\n    """Add."""\n'}
+    prompt = define(STOP_CELL)["humaneval_prompt"](tokenizer, problem)
+    assert prompt == report_card.humaneval_prompt(tokenizer, problem)
+    assert "```python\n" + problem["prompt"] + "```<|im_end|>" in prompt
+    assert prompt.endswith("<|im_start|>assistant\n```python\n")  # the reply pre-filled with a code fence
 
 
 def hostile_programs(tmp_path):
@@ -458,14 +462,23 @@ def test_scores_carry_wilson_intervals_and_pass_at_1_is_the_unbiased_mean():
     assert he["value"] == pytest.approx((1.0 + 0.5 + 0.0) / 3)
 
 
-def test_the_table_formats_every_suite_and_the_task_metrics(tmp_path):
-    (tmp_path / "course_model.json").write_text(json.dumps({"scores": {"exact match": 0.23}}))
+def test_the_table_formats_every_suite_and_the_course_models_own_metric(tmp_path):
+    info = {
+        "scores": {"task": "extraction", "course model": {"per item": [True]}},
+        "headline": {"metric": "exact match", "value": 0.2375, "low": 0.1575, "high": 0.3424},
+    }
+    (tmp_path / "course_model.json").write_text(json.dumps(info))
     card = {
         "MC written": report_card.mc_scores({"letter (log-prob)": [True, False]}),
         "task metrics": report_card.card_scores(tmp_path),
     }
     (row,) = report_card.table({"m": card})
-    assert row == {"model": "m", "MC written / letter (log-prob)": "0.50 [0.09, 0.91]", "task: exact match": 0.23}
+    assert row == {
+        "model": "m",
+        "MC written / letter (log-prob)": "0.50 [0.09, 0.91]",
+        "own task: exact match": "0.24 [0.16, 0.34]",
+        "own task: task": "extraction",
+    }
     assert report_card.card_scores(tmp_path / "missing") == {}
     text = report_card.markdown([row])
-    assert text.splitlines()[0] == "| model | MC written / letter (log-prob) | task: exact match |"
+    assert text.splitlines()[0] == "| model | MC written / letter (log-prob) | own task: exact match | own task: task |"

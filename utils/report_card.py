@@ -36,9 +36,11 @@ from utils.sandbox import run_humaneval
 from utils.stats import wilson_interval
 
 LETTER = re.compile(r"\s*(?:(?i:the answer is|answer)\s*:?\s*)?\(?([A-D])(?![A-Za-z])")
-STOP = ("\n```", "\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\nassert ")
+CODE_BLOCK = re.compile(r"```(?:python)?\n(.*?)(?:\n```|$)", re.DOTALL)
+STOP = ["\n```"]  # the end of the reply's code block
+FENCE = "```python\n"  # pre-filled: the reply starts with code
 MODELS = ("smollm2", "smollm2-sft-extract", "smollm2-grpo-arith")
-SAMPLING = {"temperature": 0.8, "top_p": 0.95}
+SAMPLING = {"temperature": 0.2, "top_p": 0.95}
 
 
 # --- the scoring functions, equal to notebook 22's cells ---------------------------------------------------------
@@ -111,18 +113,17 @@ def argmax(scores):
 
 
 def humaneval_prompt(tokenizer, problem):
+    content = f"Complete the following Python function:\n```python\n{problem['prompt']}```"
     chat = tokenizer.apply_chat_template(
-        [{"role": "user", "content": "Complete the following Python function."}],
-        tokenize=False,
-        add_generation_prompt=True,
+        [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
     )
-    return chat + "```python\n" + problem["prompt"]
+    return chat + FENCE  # the reply starts with code
 
 
-def truncate_completion(completion):
-    # HumanEval completions are function bodies: cut at the first line that starts something else.
-    cut = min((completion.find(stop) for stop in STOP if stop in completion), default=len(completion))
-    return completion[:cut]
+def extract_code(reply):
+    # The first code block of a chat reply (to its end when unclosed); the whole reply when it has none.
+    match = CODE_BLOCK.search(reply)
+    return "\n" + (match.group(1) if match else reply)
 
 
 # --- the report card ----------------------------------------------------------------------------------------------
@@ -144,7 +145,7 @@ def humaneval_items(problems: Iterable[Mapping], count: int) -> list[dict]:
 
 
 def sample_completions(model, tokenizer, problems, seeds, max_new_tokens):
-    """One sampled completion of every problem per seed (``SAMPLING``), cut by :func:`truncate_completion`:
+    """One sampled completion of every problem per seed (``SAMPLING``), its code by :func:`extract_code`:
     ``{seed: [completion per problem]}``."""
     tokenizer.padding_side = "left"
     inputs = tokenizer([humaneval_prompt(tokenizer, p) for p in problems], return_tensors="pt", padding=True)
@@ -158,11 +159,11 @@ def sample_completions(model, tokenizer, problems, seeds, max_new_tokens):
                 do_sample=True,
                 **SAMPLING,
                 pad_token_id=tokenizer.pad_token_id,
-                stop_strings=list(STOP),
+                stop_strings=STOP,
                 tokenizer=tokenizer,
             )
         texts = tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
-        completions[seed] = [truncate_completion(t) for t in texts]
+        completions[seed] = [extract_code(FENCE + t) for t in texts]
     return completions
 
 
@@ -218,22 +219,41 @@ def score_model(name: str, model, tokenizer, generated, written, humaneval, seed
 
 
 def card_scores(folder: Path) -> dict:
-    """The ``"scores"`` a course model's ``course_model.json`` records ({} when it has none)."""
+    """A course model's own task metric, from the ``course_model.json`` in its folder: ``{metric: proportion}`` from
+    its ``"headline"`` (value with a Wilson interval) and ``{"task": description}``; {} when there is no such file."""
     path = Path(folder) / "course_model.json"
-    return dict(json.loads(path.read_text(encoding="utf-8")).get("scores", {})) if path.exists() else {}
+    if not path.exists():
+        return {}
+    info = json.loads(path.read_text(encoding="utf-8"))
+    found = {}
+    headline = info.get("headline")
+    if isinstance(headline, Mapping) and "metric" in headline:
+        found[str(headline["metric"])] = {k: headline[k] for k in ("value", "low", "high") if k in headline}
+    task = info.get("scores", {}).get("task") if isinstance(info.get("scores"), Mapping) else None
+    if task:
+        found["task"] = str(task)
+    return found
+
+
+def _cell(value) -> str:
+    if isinstance(value, Mapping) and {"value", "low", "high"} <= set(value):
+        return f"{value['value']:.2f} [{value['low']:.2f}, {value['high']:.2f}]"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
 
 
 def table(cards: Mapping[str, Mapping]) -> list[dict]:
-    """One row per model: ``"suite / method": "0.42 [0.33, 0.51]"`` and the card's task metrics."""
+    """One row per model: ``"suite / method": "0.42 [0.33, 0.51]"`` and the card's own task metric."""
     rows = []
     for name, card in cards.items():
         row = {"model": name}
         for suite, methods in card.items():
             if suite == "task metrics":
-                row.update({f"task: {k}": v for k, v in methods.items()})
+                row.update({f"own task: {k}": _cell(v) for k, v in methods.items()})
                 continue
             for method, p in methods.items():
-                row[f"{suite} / {method}"] = f"{p['value']:.2f} [{p['low']:.2f}, {p['high']:.2f}]"
+                row[f"{suite} / {method}"] = _cell(p)
         rows.append(row)
     return rows
 
@@ -262,5 +282,5 @@ def suite_sizes() -> dict:
         "n_written": scaled(full=60, smoke=6),
         "humaneval": scaled(full=10, smoke=2),
         "seeds": scaled(full=4, smoke=2),
-        "max_new_tokens": scaled(full=64, smoke=16),
+        "max_new_tokens": scaled(full=96, smoke=16),
     }
