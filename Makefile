@@ -30,7 +30,7 @@ $(foreach assignment,$(ENV_EXPORTS),$(eval export $(assignment)))
 export PYTHONUNBUFFERED := 1
 
 .PHONY: help check-python venv dev kit standins setup run adopt book check-book test test-fast test-pythons lint lock \
-        browser refresh tag student slides timings lab clean clean-assets course-models
+        browser refresh tag student slides timings lab clean clean-assets course-models report-card
 
 help:
 	@echo "make lab      JupyterLab at notebooks/ (installs, fetches the kit; stand-ins build on first use);"
@@ -41,7 +41,7 @@ help:
 	@echo "make test-fast  unit tests only (no notebooks, no browser, no assets)"
 	@echo "make test-pythons  the fast tier on every supported Python (3.11, 3.12, 3.13) found on this machine"
 	@echo "make setup    venv + locked packages, offline kit, stand-ins, course models (idempotent);"
-	@echo "              make kit / make standins / make course-models for one part"
+	@echo "              make kit / make standins / make course-models / make report-card for one part"
 	@echo "make venv     only the virtual environment in .venv with the locked packages (PYTHON_BASE=python3.12 picks one)"
 	@echo "make dev      the maintainer tools (ruff, pre-commit, uv) from requirements-dev.lock into .venv"
 	@echo "make lint     ruff on utils/, tests/ and notebooks"
@@ -109,7 +109,11 @@ standins: kit
 course-models: standins
 	$(PYTHON) -m utils.course course-models
 
-setup: kit standins course-models
+# notebook 22's report card of the course models (utils/report_card.py): <asset home>/report_card/, shown in notebook 22
+report-card: course-models
+	$(PYTHON) -m utils.course.report_card
+
+setup: kit standins course-models report-card
 
 # Each target that needs a mode runs setup in a sub-make with that mode, so `make run test` builds both.
 run: venv browser
