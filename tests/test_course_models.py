@@ -27,7 +27,8 @@ def notebook_20_settings() -> dict:
         "max_length": re.search(r"max_length=(\d+)", run),
         "seed": re.search(r"seed=(\d+)", run),
         "learning_rate": re.search(
-            r'sft_config\("lora", learning_rate=([\d.e-]+)\)', notebook_cell(NOTEBOOK_20, 'training_args = sft_config("lora"')
+            r'sft_config\("lora", learning_rate=([\d.e-]+)\)',
+            notebook_cell(NOTEBOOK_20, 'training_args = sft_config("lora"'),
         ),
         "test_examples": re.search(r"n_test = scaled\(full=(\d+)", notebook_cell(NOTEBOOK_20, "n_test = scaled(")),
         "max_new_tokens": re.search(
