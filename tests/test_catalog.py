@@ -97,6 +97,8 @@ def _splits_used_by_notebooks(name: str) -> set[str]:
             "".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"
         )
         if f'dataset_args("{name}")' in code:
+            # a split read straight off another dataset's load (wiki-en's ["train"] beside humaneval) is not this one's
+            code = re.sub(r'dataset_args\("(?!' + re.escape(name) + r'")[^"]+"\)\)\s*\[\s*"\w+"\s*\]', "", code)
             used |= set(re.findall(r'\[\s*"(train|validation|test)"\s*\]', code))
     return used
 
