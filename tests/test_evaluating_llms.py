@@ -482,3 +482,15 @@ def test_the_table_formats_every_suite_and_the_course_models_own_metric(tmp_path
     assert report_card.card_scores(tmp_path / "missing") == {}
     text = report_card.markdown([row])
     assert text.splitlines()[0] == "| model | MC written / letter (log-prob) | own task: exact match | own task: task |"
+
+
+def test_the_smoke_card_never_replaces_the_full_one(monkeypatch, tmp_path):
+    from utils import report_card as card_module
+
+    monkeypatch.setenv("LLM_RETREAT_HOME", str(tmp_path))
+    monkeypatch.setenv("LLM_RETREAT_SMOKE", "1")
+    smoke = card_module.card_dir()
+    monkeypatch.setenv("LLM_RETREAT_SMOKE", "0")
+    full = card_module.card_dir()
+    assert smoke != full and smoke.name == "smoke" and full.name == "full"
+    assert card_module.card_dir("smoke") == smoke

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from utils.environment import asset_home, seed_everything
-from utils.modes import scaled
+from utils.modes import mode_name, scaled
 from utils.multiple_choice import KINDS, LETTERS
 from utils.pass_at_k import pass_at_k
 from utils.sandbox import run_humaneval
@@ -265,12 +265,15 @@ def markdown(rows: Sequence[Mapping]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def card_dir() -> Path:
-    return asset_home() / "report_card"
+def card_dir(mode: str | None = None) -> Path:
+    """Where the report card of ``mode`` (default: the current one, "full" or "smoke") is kept: a smoke run
+    (``make test``) must never replace the full-mode card a learner's notebook 22 shows."""
+    return asset_home() / "report_card" / (mode or mode_name())
 
 
 def load_card() -> dict:
-    """The cards written by ``python -m utils.report_card`` (``{model: card}``), {} when it has not run."""
+    """The cards written by ``python -m utils.course.report_card`` in this mode (``{model: card}``), {} when it has
+    not run."""
     path = card_dir() / "card.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
