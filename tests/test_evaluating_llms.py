@@ -29,6 +29,7 @@ import pytest
 import torch
 
 from tests.notebook_code import NOTEBOOKS, notebook_cell
+from tests.tiny_models import tiny_llama_config
 from utils import asset_home, report_card
 from utils.multiple_choice import KINDS, LETTERS
 from utils.pass_at_k import pass_at_k as helper_pass_at_k
@@ -128,22 +129,10 @@ def tokenizer():
 
 def tiny_llama(tokenizer, seed=0):
     """A random 2-layer Llama over SmolLM2's vocabulary, attention sharp enough that padding mistakes show."""
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
     torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=None,
-        initializer_range=0.1,
-    )
-    return LlamaForCausalLM(config).eval()
+    return LlamaForCausalLM(tiny_llama_config(tokenizer, bos_token_id=None, initializer_range=0.1)).eval()
 
 
 class PreviousTokenModel(torch.nn.Module):

@@ -30,6 +30,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.notebook_code import NOTEBOOKS, notebook_cell, run_cells
+from tests.tiny_models import tiny_llama_config
 from utils import asset_home
 
 NOTEBOOK = NOTEBOOKS / "21_reasoning_and_rewards.ipynb"
@@ -338,21 +339,11 @@ def tiny_policy(tokenizer, seed=0, eos_logit=9.0):
     ``eos_logit`` biases the output towards end-of-sequence (about one token in five), so that sampled completions
     both stop early and run to the budget."""
     from peft import LoraConfig, get_peft_model
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
     torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,  # grouped-query attention, as SmolLM2
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=None,
-        initializer_range=0.1,  # 5x the default: attention sharp enough that positions and masks matter
-    )
+    # initializer_range 5x the default: attention sharp enough that positions and masks matter
+    config = tiny_llama_config(tokenizer, bos_token_id=None, initializer_range=0.1)
     base = LlamaForCausalLM(config)
     head = torch.nn.Linear(config.hidden_size, config.vocab_size, bias=True)
     with torch.no_grad():

@@ -29,6 +29,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 from transformers.utils import get_json_schema
 
 from tests.notebook_code import NOTEBOOKS, notebook_cell
+from tests.tiny_models import tiny_llama_config
 from utils import asset_home
 
 NOTEBOOK = NOTEBOOKS / "25_retrieval_and_tools.ipynb"
@@ -286,21 +287,10 @@ def test_next_allowed_hand_cases():
 
 
 def tiny_llama(tokenizer, seed):
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
     torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-    )
-    return LlamaForCausalLM(config).eval()
+    return LlamaForCausalLM(tiny_llama_config(tokenizer)).eval()
 
 
 def generate_records(tokenizer, table, nb, seed):
