@@ -134,16 +134,19 @@ book: venv
 # Two passes over the notebooks: the first meets caches as they are (empty in CI: every first-run code path), the
 # second meets the caches the first filled, in present mode (README): its training cells load the runs the first pass
 # saved. Both compare every NBVAL_CHECK_OUTPUT cell with the committed output, so together they prove that no checked
-# output depends on the cache state, and that present mode reproduces what training gave.
+# output depends on the cache state, and that present mode reproduces what training gave. The second pass runs the
+# notebooks that present mode or a cache changes (PRESENT_NOTEBOOKS: they save runs with utils.present or have a
+# `# cached:` cell); the others would run the same code on the same inputs a second time.
 # TEST_WORKERS pytest workers (pytest-xdist) share the work, a whole notebook each at a time (--dist loadfile keeps
 # its cells in order in one kernel), each with one torch thread so that the workers do not fight over the cores.
 TEST_WORKERS ?= 2
+PRESENT_NOTEBOOKS = $(shell $(PYTHON) -m utils.book present-list)
 PYTEST_PARALLEL := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PYTHON) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 test: venv browser
 	@$(MAKE) --no-print-directory setup LLM_RETREAT_SMOKE=1
 	LLM_RETREAT_SMOKE=1 $(PYTEST_PARALLEL) tests --nbval-lax notebooks
-	@echo "second pass: the notebooks again, on the caches the first pass filled, in present mode"
-	LLM_RETREAT_SMOKE=1 LLM_RETREAT_PRESENT=1 $(PYTEST_PARALLEL) --nbval-lax notebooks
+	@echo "second pass, in present mode on the caches the first pass filled: the notebooks that save runs or caches"
+	LLM_RETREAT_SMOKE=1 LLM_RETREAT_PRESENT=1 $(PYTEST_PARALLEL) --nbval-lax $(PRESENT_NOTEBOOKS)
 
 test-fast: venv
 	LLM_RETREAT_SMOKE=1 $(PYTHON) -m pytest -q -m "not notebooks and not browser and not assets" tests

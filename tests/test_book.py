@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from utils.book import notebooks, pages, timings, vendor, workflows
-from utils.book.meta import read_frame, slide_type, student_copy, tag_cells
+from utils.book.meta import changed_by_present_mode, read_frame, slide_type, student_copy, tag_cells
 
 
 def _notebook(*cells):
@@ -343,3 +343,34 @@ def test_pages_render_without_widget_state():
     assert "widgets" not in nb.metadata
     body, _ = pages.page_exporter().from_notebook_node(nb, resources={"nav": {}})
     assert "unpkg.com" not in body and "314/314" in body
+
+
+# ---- make test's second pass: the notebooks present mode or a cache can change
+
+
+@pytest.mark.parametrize(
+    "cells, changed",
+    [
+        ([("code", 'output = train_or_load(trainer, "10/sst2")')], True),
+        ([("code", 'log = run_or_load("21/grpo", loop, policy, settings={})')], True),
+        ([("code", "# cached: embeddings of the corpus\nembeddings = embed(corpus)")], True),
+        ([("md", "In present mode `train_or_load(trainer, name)` loads the run."), ("code", "print(1)")], False),
+        ([("code", "from utils.present import train_or_load  # imported, never called")], False),
+        ([("code", "x = 1  # cached: not a cached cell, the marker must open the cell")], False),
+    ],
+)
+def test_changed_by_present_mode(cells, changed):
+    assert changed_by_present_mode(_notebook(*cells)) is changed
+
+
+def test_present_list_names_every_notebook_that_saves_a_run(capsys):
+    """Every committed notebook that calls utils.present's loaders is in the second pass; 00 (no training) is not."""
+    workflows.present_list()
+    listed = set(capsys.readouterr().out.split())
+    for path in notebooks.notebook_paths():
+        code = "".join(
+            "".join(cell["source"]) for cell in json.loads(path.read_text())["cells"] if cell["cell_type"] == "code"
+        )
+        calls = "train_or_load(" in code.replace("import train_or_load", "") or "run_or_load(" in code
+        assert (f"notebooks/{path.name}" in listed) == (calls or "# cached:" in code), path.name
+    assert "notebooks/00_welcome.ipynb" not in listed and "notebooks/21_reasoning_and_rewards.ipynb" in listed

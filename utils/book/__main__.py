@@ -13,6 +13,7 @@
 - ``tag``: only set the cell metadata from the notebooks' structure (no execution).
 - ``student``: learner copies in ``build/student/``: solution cells removed, outputs cleared.
 - ``slides``: reveal.js slides in ``build/slides/``, served from a local reveal.js (npm), no CDN.
+- ``present-list``: print the notebooks that present mode or a cache can change (``make test``'s second pass).
 - ``timings``: execute every notebook in full mode (with and without bf16: ``fp32``) and smoke mode, store per-cell
   times and the machine, print the report with the notebooks over budget
   (``timings --report`` prints the stored report without executing).
@@ -25,7 +26,7 @@ import sys
 
 from utils.book import timings
 from utils.book.pages import build
-from utils.book.workflows import adopt, measure_timings, refresh, run, slides, student, tag
+from utils.book.workflows import adopt, measure_timings, present_list, refresh, run, slides, student, tag
 from utils.environment import configure
 
 COMMANDS = {
@@ -37,6 +38,7 @@ COMMANDS = {
     "student": student,
     "slides": slides,
     "timings": measure_timings,
+    "present-list": present_list,
 }
 
 

@@ -31,6 +31,8 @@ TRAINING_TAG = "training"
 TRAINING_CODE = re.compile(r"\.train\(|\btrain_run\(|\bfine_tune\(|notebook_launcher\(|^\s*for epoch in ", re.MULTILINE)
 CACHED_TAG = "cached"
 CACHED_CODE = re.compile(r"\A\s*# cached:")
+# a call that present mode answers from a saved run (utils.present)
+PRESENT_CODE = re.compile(r"\b(?:train_or_load|run_or_load)\(")
 SOLUTIONS_HEADING = re.compile(r"^#{2,4}\s*Solutions?\b", re.IGNORECASE)
 EXERCISES_HEADING = re.compile(r"^##\s+Exercises\b", re.IGNORECASE | re.MULTILINE)
 TITLE = re.compile(r"^#\s+(?:(\d\d)\s*·\s*)?(.+)$")
@@ -184,6 +186,17 @@ def tag_cells(nb: Any) -> Any:
         if cell["cell_type"] == "code" and CACHED_CODE.match(source):
             _add_tag(cell, CACHED_TAG)
     return nb
+
+
+def changed_by_present_mode(nb: Any) -> bool:
+    """True when present mode or a cache filled by an earlier run can change what ``nb`` executes: a code cell calls
+    ``train_or_load``/``run_or_load`` (utils.present) or is a ``# cached:`` cell. ``make test``'s second pass, in present
+    mode on the caches the first pass filled, runs these notebooks; the others would run the same code on the same
+    inputs again."""
+    return any(
+        cell["cell_type"] == "code" and (PRESENT_CODE.search(_source(cell)) or CACHED_CODE.match(_source(cell)))
+        for cell in nb["cells"]
+    )
 
 
 def has_tag(cell: Any, tag: str) -> bool:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from utils.book import notebooks, timings, vendor
-from utils.book.meta import student_copy, tag_cells
+from utils.book.meta import changed_by_present_mode, student_copy, tag_cells
 from utils.book.notebooks import Executed, execute, strip_volatile, title_of
 from utils.book.pages import TEMPLATES, page_exporter, write_index, write_page
 from utils.environment import REPO_ROOT, display_path
@@ -72,6 +72,16 @@ def tag(selected: list[str] | None = None) -> int:
         if json.dumps(nb, sort_keys=True) != before:
             nbformat.write(nb, path)
             print(f"tagged {path.name}")
+    return 0
+
+
+def present_list(selected: list[str] | None = None) -> int:
+    """Print the notebooks that present mode or a cache can change (``make test``'s second pass runs these)."""
+    import nbformat
+
+    for path in notebooks.notebook_paths(selected):
+        if changed_by_present_mode(nbformat.read(path, as_version=4)):
+            print(display_path(path))
     return 0
 
 
