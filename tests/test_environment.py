@@ -56,3 +56,24 @@ def test_the_warning_that_explains_a_too_long_text_is_shown():
     assert any("longer than the specified maximum sequence length for this model (20 > 8)" in m for m in messages)
     quiet = logging.getLogger("transformers.modeling_utils")
     assert not quiet.isEnabledFor(logging.WARNING)  # the rest of transformers stays at error
+
+
+def test_bf16_enabled_follows_the_cpu_and_the_switch(monkeypatch):
+    """bf16 autocast only where the CPU computes bfloat16 in hardware, never with LLM_RETREAT_BF16=0; the same answer
+    as the stand-in builds' own probe (utils/course/training.py keeps its copy: its bytes are in every stand-in's
+    fingerprint)."""
+    import torch
+
+    from utils.course.training import cpu_has_native_bf16
+    from utils.environment import bf16_enabled
+
+    monkeypatch.delenv("LLM_RETREAT_BF16", raising=False)
+    assert bf16_enabled() == cpu_has_native_bf16()
+    for off in ("0", "false", "no"):
+        monkeypatch.setenv("LLM_RETREAT_BF16", off)
+        assert bf16_enabled() is False
+    monkeypatch.setenv("LLM_RETREAT_BF16", "1")
+    for amx, avx in ((False, False), (True, False), (False, True)):
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda amx=amx: amx, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda avx=avx: avx, raising=False)
+        assert bf16_enabled() is (amx or avx) is cpu_has_native_bf16()

@@ -16,12 +16,13 @@ _configure()
 
 from utils.course.resolve import checkpoint, dataset_args, describe  # noqa: E402
 from utils.course.catalog import dataset_names, model_names  # noqa: E402
-from utils.environment import asset_home, seed_everything  # noqa: E402
+from utils.environment import asset_home, bf16_enabled, seed_everything  # noqa: E402
 from utils.modes import banner, mode_name, scaled  # noqa: E402
 
 __all__ = [
     "asset_home",
     "banner",
+    "bf16_enabled",
     "checkpoint",
     "dataset_args",
     "dataset_names",

@@ -56,6 +56,19 @@ def smoke_mode() -> bool:
     return os.environ.get("LLM_RETREAT_SMOKE", "0").strip().lower() in {"1", "true", "yes"}
 
 
+def bf16_enabled() -> bool:
+    """True when bfloat16 autocast pays off here: the CPU computes bfloat16 in hardware (Intel AMX or AVX512-BF16:
+    recent Xeons, AMD Zen 4) and ``LLM_RETREAT_BF16`` is not ``0``. Elsewhere autocast emulates bfloat16, slower than
+    float32, so notebooks and builds that use autocast keep float32 there (``LLM_RETREAT_BF16=0`` stands in for such a
+    laptop on a CPU that has it)."""
+    if os.environ.get("LLM_RETREAT_BF16", "1").strip().lower() in {"0", "false", "no"}:
+        return False
+    import torch
+
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # torch.cpu has no public probe yet
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+
+
 def present_mode() -> bool:
     """True when training cells should load the last full run instead of training (``LLM_RETREAT_PRESENT=1``).
 
