@@ -10,9 +10,13 @@ what learners read:
   prompt's logits change, changed when the completion's do;
 - batch layout: ``collate_pairs`` equal to TRL's ``DataCollatorForPreference`` on random token ids;
 - tokenization: ``tokenize_pair`` equal to TRL's own dataset preparation with SmolLM2's chat template, on random
-  texts (the prompt/completion boundary, where the mask starts).
+  texts (the prompt/completion boundary, where the mask starts);
+- pairs: ``make_pair`` takes the first right reply as chosen (else the gold answer), a wrong one as rejected, and no
+  pair when every reply is right; ``sample_replies`` (the prompt run once, its cache copied) samples what
+  ``generate(num_return_sequences=n)`` samples from the same seed, on a tiny random model.
 Each check is also run on broken copies of the cells (the reference term dropped, the sign flipped, the prompt left
-in the sum, the mask shifted the wrong way, chosen and rejected swapped), which must fail. No model is loaded.
+in the sum, the mask shifted the wrong way, chosen and rejected swapped, a wrong reply chosen, the prompt's cache
+misaligned), which must fail. No trained model is loaded.
 """
 
 import ast
@@ -352,3 +356,131 @@ def test_tokenize_pair_without_the_generation_prompt_is_caught(tokenizer):
     broken = [('prompt = token_ids(pair["prompt"], add_generation_prompt=True)', 'prompt = token_ids(pair["prompt"])')]
     mine = define(BATCH_CELL, broken, {"torch": torch, "F": F, "tokenizer": tokenizer})["tokenize_pair"](pair)
     assert mine != trl_prepared(tokenizer, pair)
+
+
+# ---------------------------------------------------------------- pairs from sampled replies
+
+SAMPLE_CELL, SCORER_CELL = "def sample_replies(", "def score_reply("
+
+
+def pair_namespace(broken=()):
+    """make_pair with the notebook's scorer, and a stub prompt (the pair's prompt is not what is tested here)."""
+    import json
+
+    namespace = define(SCORER_CELL, namespace={"json": json, "MISSING": object()})
+    namespace["prompt_messages"] = lambda example: [{"role": "user", "content": example["title"]}]
+    return define(SAMPLE_CELL, broken, namespace)
+
+
+EXAMPLE = {"title": "Ada Lovelace", "answer": '{"name": "Ada Lovelace", "year": 1815}'}
+HALF_RIGHT = '{"name": "Ada Lovelace", "year": "1815"}'  # valid, the year a string: field accuracy 0.5
+CHATTER = "Ada Lovelace was born in 1815."  # invalid, no fields
+RIGHT = '{"name": "Ada Lovelace", "year": 1815}'
+RIGHT_TOO = '{"year": 1815, "name": "Ada Lovelace"}'
+
+
+def check_make_pair(make_pair):
+    (pair, source) = make_pair(EXAMPLE, [RIGHT, HALF_RIGHT, CHATTER, RIGHT_TOO])
+    assert (pair["chosen"][0]["content"], source) == (RIGHT, "own")  # the first right reply
+    assert pair["rejected"][0]["content"] == HALF_RIGHT  # the first wrong reply
+    (pair, source) = make_pair(EXAMPLE, [CHATTER, HALF_RIGHT, '{"name": "Ada"}'])
+    assert (pair["chosen"][0]["content"], source) == (EXAMPLE["answer"], "gold")  # none right: the gold answer
+    assert pair["rejected"][0]["content"] == CHATTER
+    assert make_pair(EXAMPLE, [RIGHT, RIGHT_TOO]) is None  # nothing wrong to reject
+
+
+def test_make_pair_chooses_a_right_own_reply_and_rejects_a_wrong_one():
+    check_make_pair(pair_namespace()["make_pair"])
+
+
+PAIR_BROKEN = {
+    "rejected = any reply, right or not": [("wrong[0]", "replies[-1]")],
+    "chosen = the first reply, right or not": [('(right[0], "own") if right', '(replies[0], "own") if replies')],
+    "a pair even when every reply is right": [("    if not wrong:\n        return None\n", "")],
+}
+
+
+@pytest.mark.parametrize("variant", PAIR_BROKEN)
+def test_broken_make_pair_is_caught(variant):
+    broken = pair_namespace(PAIR_BROKEN[variant])["make_pair"]
+    with pytest.raises((AssertionError, ValueError, IndexError)):
+        check_make_pair(broken)
+
+
+def check_shared_prompt_sampling(sample_replies, tokenizer, model):
+    """The prompt run once and its cache copied: the same samples as generate(num_return_sequences=n) from the same
+    seed (float32, a tiny random model; prompts of different lengths, so left padding and positions matter)."""
+    conversations = [[{"role": "user", "content": text}] for text in ("Hi.", "Name a year, and a long reason why.")]
+    torch.manual_seed(0)
+    shared = sample_replies(model, conversations, 3)
+    texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+    batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        generated = model.generate(
+            **batch,
+            do_sample=True,
+            temperature=0.05,
+            top_k=0,
+            top_p=1.0,
+            max_new_tokens=6,
+            num_return_sequences=3,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    naive = [
+        t.strip() for t in tokenizer.batch_decode(generated[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+    ]
+    assert shared == [naive[0:3], naive[3:6]]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tokenizer):
+    from transformers import LlamaForCausalLM
+
+    from tests.tiny_models import tiny_llama_config
+
+    torch.manual_seed(0)
+    return LlamaForCausalLM(tiny_llama_config(tokenizer, bos_token_id=None, initializer_range=0.5)).eval()
+
+
+def sampling_namespace(tokenizer, broken=()):
+    import contextlib
+
+    from tqdm.auto import tqdm
+
+    namespace = {
+        "torch": torch,
+        "tqdm": tqdm,
+        "tokenizer": tokenizer,
+        "bf16": contextlib.nullcontext,
+        "max_new_tokens": 6,
+        "temperature": 0.05,
+    }
+    return define(SAMPLE_CELL, broken, namespace)
+
+
+@needs_smollm2
+def test_shared_prompt_sampling_equals_generate(tokenizer, tiny_model):
+    check_shared_prompt_sampling(sampling_namespace(tokenizer)["sample_replies"], tokenizer, tiny_model)
+
+
+SAMPLING_BROKEN = {
+    "prompt tiled, cache interleaved": [
+        ("input_ids=ids.repeat_interleave(n_samples, dim=0)", "input_ids=ids.repeat(n_samples, 1)"),
+        ("attention_mask=mask.repeat_interleave(n_samples, dim=0)", "attention_mask=mask.repeat(n_samples, 1)"),
+    ],
+    "last prompt token cached too": [
+        (
+            "input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1]",
+            "input_ids=ids, attention_mask=mask, position_ids=positions",
+        ),
+    ],
+}
+
+
+@needs_smollm2
+@pytest.mark.parametrize("variant", SAMPLING_BROKEN)
+def test_broken_shared_prompt_sampling_is_caught(tokenizer, tiny_model, variant):
+    broken = sampling_namespace(tokenizer, SAMPLING_BROKEN[variant])["sample_replies"]
+    with pytest.raises(AssertionError):
+        check_shared_prompt_sampling(broken, tokenizer, tiny_model)
