@@ -779,3 +779,147 @@ def test_an_unanchored_answer_regex_would_pay_the_loophole():
     broken = {"re": re}
     exec(compile(source, f"{NOTEBOOK.name}[unanchored ANSWER]", "exec"), broken)
     assert [broken["correctness_reward"](completion, 7) for completion in LOOPHOLE_CASES] == [1.0] * len(LOOPHOLE_CASES)
+
+
+# ---------------------------------------------------------------- GRPO's design choices (loss_type, scale_rewards)
+
+
+def trl_loss_of_type(logps, old_logps, ref_logps, advantages, mask, loss_type, max_completion_length, beta=0.04):
+    """The installed GRPOTrainer._compute_loss for ``loss_type`` (grpo, dapo, dr_grpo), with a stub trainer."""
+    from trl import GRPOTrainer
+
+    identity = lambda tensor, *args, **kwargs: tensor  # noqa: E731 (single process)
+    stub = types.SimpleNamespace(
+        _get_per_token_logps_and_entropies=lambda *args, **kwargs: (logps, torch.zeros_like(logps), None),
+        top_entropy_quantile=1.0,
+        off_policy_mask_threshold=None,
+        importance_sampling_level="token",
+        beta=beta,
+        args=types.SimpleNamespace(use_bias_correction_kl=False, delta=None, steps_per_generation=1),
+        loss_type=loss_type,
+        max_completion_length=max_completion_length,
+        epsilon_low=0.2,
+        epsilon_high=0.2,
+        use_vllm=False,
+        model=types.SimpleNamespace(training=True),
+        current_gradient_accumulation_steps=1,
+        _entropy_bonus_enabled=False,
+        aux_loss_enabled=False,
+        _metrics={"train": collections.defaultdict(list)},
+        accelerator=types.SimpleNamespace(
+            reduce=identity, gather=identity, gather_for_metrics=identity, num_processes=1
+        ),
+    )
+    batch, width = logps.shape
+    inputs = {
+        "prompt_ids": torch.zeros(batch, 3, dtype=torch.long),
+        "prompt_mask": torch.ones(batch, 3, dtype=torch.long),
+        "completion_ids": torch.zeros(batch, width, dtype=torch.long),
+        "completion_mask": mask.long(),
+        "advantages": advantages,
+        "old_per_token_logps": old_logps,
+        "ref_per_token_logps": ref_logps,
+        "num_items_in_batch": mask.sum(),
+    }
+    return GRPOTrainer._compute_loss(stub, None, inputs)
+
+
+@pytest.fixture(scope="module")
+def design():
+    """The notebook's cells for section 3's design choices: token_weights, per_token_terms, scaled_advantages."""
+    return run_cells(
+        NOTEBOOK,
+        MARKERS + ["def token_weights(", "def scaled_advantages("],
+        {"random": random, "re": re, "torch": torch, "collections": collections},
+    )
+
+
+@given(seed=st.integers(0, 10_000), loss_type=st.sampled_from(["grpo", "dapo", "dr_grpo"]))
+@settings(max_examples=40, deadline=None)
+def test_token_weights_give_trls_loss_for_each_loss_type(design, seed, loss_type):
+    logps, old, ref, advantages, mask = random_batch(seed)
+    weights = design["token_weights"](mask, loss_type, 8)
+    mine = (weights * design["per_token_terms"](logps, old, ref, advantages)).sum()
+    torch.testing.assert_close(mine, trl_loss_of_type(logps, old, ref, advantages, mask, loss_type, 8))
+    if loss_type == "grpo":  # and the per-token terms are grpo_loss's, before averaging
+        torch.testing.assert_close(mine, design["grpo_loss"](logps, old, ref, advantages, mask))
+
+
+def test_token_weights_show_the_length_bias(design):
+    mask = torch.tensor([[1.0, 0, 0, 0], [1, 1, 1, 1]])  # a 1-token and a 4-token completion
+    grpo, dapo, dr = (design["token_weights"](mask, t, 4) for t in ("grpo", "dapo", "dr_grpo"))
+    assert grpo[0, 0] == 4 * grpo[1, 0] and torch.allclose(grpo.sum(1), torch.tensor([0.5, 0.5]))  # per completion 1/N
+    assert dapo[0, 0] == dapo[1, 0] == 1 / 5 and torch.allclose(dr[mask.bool()], torch.tensor(1 / 8))
+    with pytest.raises(ValueError, match="grpo, dapo or dr_grpo"):
+        design["token_weights"](mask, "bnpo", 4)
+
+
+@pytest.mark.parametrize(
+    "correct, broken",
+    [
+        ("mask / mask.sum(dim=1, keepdim=True).clamp(min=1) / n", "mask / mask.sum(dim=1, keepdim=True).clamp(min=1)"),
+        ("return mask / mask.sum().clamp(min=1)", "return mask / mask.sum(dim=1, keepdim=True).clamp(min=1)"),
+        ("return mask / (n * max_completion_length)", "return mask / (n * mask.shape[1])"),
+    ],
+)
+def test_broken_token_weights_are_caught(design, correct, broken):
+    source = notebook_cell(NOTEBOOK, "def token_weights(")
+    assert correct in source
+    namespace = dict(design)
+    exec(compile(source.replace(correct, broken), "broken token_weights", "exec"), namespace)
+    logps, old, ref, advantages, mask = random_batch(5)
+    mask[0, 1:] = 0  # a short completion, so that the length matters
+    mismatches = 0
+    for loss_type in ("grpo", "dapo", "dr_grpo"):
+        mine = (
+            namespace["token_weights"](mask, loss_type, 8) * namespace["per_token_terms"](logps, old, ref, advantages)
+        ).sum()
+        mismatches += not torch.allclose(
+            mine, trl_loss_of_type(logps, old, ref, advantages, mask, loss_type, 8), atol=1e-5
+        )
+    assert mismatches >= 1
+
+
+def trl_scaled_advantages(rewards, group_size, scale):
+    """TRL 1.16's advantage computation (sum_then_normalize), written from its source with its own nanstd."""
+    from trl.trainer.utils import nanstd
+
+    mean = rewards.view(-1, group_size).mean(1).repeat_interleave(group_size)
+    std = (
+        nanstd(rewards)
+        if scale == "batch"
+        else nanstd(rewards.view(-1, group_size), dim=1).repeat_interleave(group_size)
+    )
+    centred = rewards - mean
+    return centred if scale == "none" else centred / (std + 1e-4)
+
+
+@given(seed=st.integers(0, 10_000), scale=st.sampled_from(["group", "batch", "none"]))
+@settings(max_examples=40, deadline=None)
+def test_scaled_advantages_equal_trls(design, seed, scale):
+    rewards = torch.randint(0, 3, (8,), generator=torch.Generator().manual_seed(seed)).float() * 0.5
+    mine = design["scaled_advantages"](rewards, 4, scale)
+    torch.testing.assert_close(mine, trl_scaled_advantages(rewards, 4, scale))
+    if scale == "group":
+        torch.testing.assert_close(mine, design["group_advantages"](rewards, 4))
+
+
+@pytest.mark.parametrize(
+    "correct, broken",
+    [
+        ("return centred / (rewards.std() + eps)", "return centred / (rewards.std(unbiased=False) + eps)"),
+        ("rewards.view(-1, group_size).mean(1).repeat_interleave(group_size)", "rewards.mean()"),
+    ],
+)
+def test_broken_scaled_advantages_are_caught(design, correct, broken):
+    source = notebook_cell(NOTEBOOK, "def scaled_advantages(")
+    assert correct in source
+    namespace = dict(design)
+    exec(compile(source.replace(correct, broken), "broken scaled_advantages", "exec"), namespace)
+    rewards = torch.tensor([0.0, 1.25, 0.25, 0.0, 1.25, 1.25, 1.25, 0.0])
+    assert any(
+        not torch.allclose(
+            namespace["scaled_advantages"](rewards, 4, s), trl_scaled_advantages(rewards, 4, s), atol=1e-4
+        )
+        for s in ("group", "batch", "none")
+    )
