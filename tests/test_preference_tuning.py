@@ -12,8 +12,9 @@ what learners read:
 - tokenization: ``tokenize_pair`` equal to TRL's own dataset preparation with SmolLM2's chat template, on random
   texts (the prompt/completion boundary, where the mask starts);
 - pairs: ``make_pair`` takes the first right reply as chosen (else the gold answer), a wrong one as rejected, and no
-  pair when every reply is right; ``sample_replies`` (the prompt run once, its cache copied) samples what
-  ``generate(num_return_sequences=n)`` samples from the same seed, on a tiny random model.
+  pair when every reply is right; ``sample_replies`` (the prompt run once, its cache copied) gives the greedy replies
+  of ``generate()`` and samples what ``generate(num_return_sequences=n)`` samples from the same seed (a tiny random
+  model).
 Each check is also run on broken copies of the cells (the reference term dropped, the sign flipped, the prompt left
 in the sum, the mask shifted the wrong way, chosen and rejected swapped, a wrong reply chosen, the prompt's cache
 misaligned), which must fail. No trained model is loaded.
@@ -408,11 +409,11 @@ def test_broken_make_pair_is_caught(variant):
 
 
 def check_shared_prompt_sampling(sample_replies, tokenizer, model):
-    """The prompt run once and its cache copied: the same samples as generate(num_return_sequences=n) from the same
-    seed (float32, a tiny random model; prompts of different lengths, so left padding and positions matter)."""
+    """The prompt run once and its cache copied: the same greedy replies as generate(), the same samples as
+    generate(num_return_sequences=n) from the same seed (float32, a tiny random model; prompts of different lengths, so left padding and positions matter)."""
     conversations = [[{"role": "user", "content": text}] for text in ("Hi.", "Name a year, and a long reason why.")]
     torch.manual_seed(0)
-    shared = sample_replies(model, conversations, 3)
+    greedy, shared = sample_replies(model, conversations, 3)
     texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
     batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
     torch.manual_seed(0)
@@ -431,6 +432,11 @@ def check_shared_prompt_sampling(sample_replies, tokenizer, model):
         t.strip() for t in tokenizer.batch_decode(generated[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
     ]
     assert shared == [naive[0:3], naive[3:6]]
+    with torch.no_grad():
+        generated = model.generate(**batch, do_sample=False, max_new_tokens=6, pad_token_id=tokenizer.pad_token_id)
+    assert greedy == [
+        t.strip() for t in tokenizer.batch_decode(generated[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -445,10 +451,12 @@ def tiny_model(tokenizer):
 
 def sampling_namespace(tokenizer, broken=()):
     import contextlib
+    import copy
 
     from tqdm.auto import tqdm
 
     namespace = {
+        "copy": copy,
         "torch": torch,
         "tqdm": tqdm,
         "tokenizer": tokenizer,
