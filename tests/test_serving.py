@@ -363,3 +363,197 @@ def test_endpoint_streams_the_same_text_as_generate(tokenizer):
 def test_endpoint_catches_broken_variants(tokenizer, variant):
     with pytest.raises(AssertionError):
         check_endpoint(define(ENDPOINT, ENDPOINT_BROKEN[variant]), tokenizer)
+
+
+# ---------------------------------------------------------------- torch.compile benchmark (utils/compile_benchmark.py)
+
+SUMMARISE_BROKEN = {
+    "compile time without the eager run subtracted": [("first_call_s - eager_call_s, 0.0", "first_call_s, 0.0")],
+    "speed-up inverted": [('"speedup": eager_tpot_s / compiled_tpot_s', '"speedup": compiled_tpot_s / eager_tpot_s')],
+    "break-even over the eager step": [("compile_s / saved_per_token", "compile_s / eager_tpot_s")],
+}
+
+
+def summarise_function(broken=()):
+    import inspect
+    import textwrap
+
+    from utils import compile_benchmark
+
+    source = textwrap.dedent(inspect.getsource(compile_benchmark.summarise))
+    for old, new in broken:
+        assert source.count(old) == 1, f"summarise changed: {old!r} is not in it once; update this variant"
+        source = source.replace(old, new)
+    namespace = {}
+    exec(source, namespace)
+    return namespace["summarise"]
+
+
+def check_summarise(summarise):
+    faster = summarise(eager_tpot_s=0.1, compiled_tpot_s=0.08, first_call_s=30.0, eager_call_s=4.0)
+    assert faster["compile_s"] == pytest.approx(26.0)
+    assert faster["speedup"] == pytest.approx(1.25)
+    assert faster["break_even_tokens"] == pytest.approx(1300.0)
+    slower = summarise(eager_tpot_s=0.1, compiled_tpot_s=0.12, first_call_s=30.0, eager_call_s=4.0)
+    assert slower["break_even_tokens"] is None and slower["speedup"] < 1
+
+
+def test_compile_summary_arithmetic():
+    check_summarise(summarise_function())
+
+
+@pytest.mark.parametrize("variant", list(SUMMARISE_BROKEN))
+def test_compile_summary_catches_broken_variants(variant):
+    with pytest.raises(AssertionError):
+        check_summarise(summarise_function(SUMMARISE_BROKEN[variant]))
+
+
+@pytest.mark.parametrize("cache", ["static", "dynamic"])
+def test_compile_benchmark_measures_a_tiny_model(cache):
+    """The whole measurement on a tiny Llama, traced with the eager backend (seconds, not minutes of inductor)."""
+    from utils.compile_benchmark import measure
+
+    model = tiny_llama()
+    inputs = {"input_ids": torch.tensor([[5, 6, 7, 8, 9]]), "attention_mask": torch.ones(1, 5, dtype=torch.long)}
+    result = measure(model, inputs, new_tokens=4, repeats=1, cache=cache, backend="eager")
+    assert result["same_tokens"], "the compiled model decoded other greedy tokens"
+    assert result["prompt_tokens"] == 5 and result["new_tokens"] == 4 and result["cache"] == cache
+    assert result["eager_tpot_s"] > 0 and result["compiled_tpot_s"] > 0 and result["compile_s"] >= 0
+    assert hasattr(model.forward, "_torchdynamo_orig_callable") or "compile" in repr(model.forward).lower()
+
+
+def test_compile_benchmark_refuses_an_unknown_cache():
+    from utils.compile_benchmark import measure
+
+    with pytest.raises(ValueError, match="cache must be 'static' or 'dynamic', got 'paged'"):
+        measure(tiny_llama(), {"input_ids": torch.tensor([[5, 6]])}, cache="paged")
+
+
+@needs_smollm2
+def test_compile_benchmark_command_writes_its_result(tmp_path, monkeypatch, tokenizer, capsys):
+    from transformers import LlamaForCausalLM
+
+    from tests.tiny_models import tiny_llama_config
+    from utils import compile_benchmark
+
+    folder = tmp_path / "tiny"
+    torch.manual_seed(0)
+    LlamaForCausalLM(tiny_llama_config(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    monkeypatch.setenv("LLM_RETREAT_HOME", str(tmp_path / "home"))
+    args = [str(folder), "--new-tokens", "3", "--repeats", "1", "--backend", "eager"]
+    assert compile_benchmark.main(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    saved = json.loads((tmp_path / "home" / "runs" / "24" / "compile-static.json").read_text())
+    assert printed == saved
+    assert saved["same_tokens"] and saved["new_tokens"] == 3 and saved["machine"]["threads"] >= 1
+    assert saved["command"].startswith("python -m utils.compile_benchmark ") and "--backend eager" in saved["command"]
+
+
+# ---------------------------------------------------------------- the decode step, profiled; greedy agreement
+
+PROFILE = "def profile_decode("
+PROFILE_BROKEN = {
+    "cache dropped": [("attention_mask=mask, cache=cache,", "attention_mask=mask, cache=None,")],
+    "products timed per run, not per step": [("sum(linear_seconds) / steps", "sum(linear_seconds)")],
+}
+
+
+def check_profile(ns):
+    model = tiny_llama(vocab_size=64, seed=1)
+    inputs = {"input_ids": torch.tensor([[5, 9, 14, 3, 22, 7]]), "attention_mask": torch.ones(1, 6, dtype=torch.long)}
+    step, products, tokens = ns["profile_decode"](model, inputs, 40)
+    with torch.no_grad():
+        out = model.generate(**inputs, max_new_tokens=41, min_new_tokens=41, do_sample=False, pad_token_id=0)
+    assert tokens[0].tolist() == out[0, 6:].tolist(), "the loop written out does not decode what generate decodes"
+    assert 0 < products < step, (products, step)
+
+
+def test_profile_decode_splits_one_run():
+    check_profile(define(PROFILE))
+
+
+@pytest.mark.parametrize("variant", list(PROFILE_BROKEN))
+def test_profile_decode_catches_broken_variants(variant):
+    with pytest.raises(AssertionError):
+        check_profile(define(PROFILE, PROFILE_BROKEN[variant]))
+
+
+SAME_PREFIX = "def same_prefix("
+SAME_PREFIX_BROKEN = {
+    "matches after the first difference counted": [
+        ("return int(differ[0, 0]) if len(differ) else len(reference)", "return int((tokens == reference).sum())")
+    ],
+    "one too many": [("int(differ[0, 0])", "int(differ[0, 0]) + 1")],
+}
+
+
+def check_same_prefix(same_prefix):
+    reference = torch.tensor([1, 2, 3, 4, 5, 6])
+    assert same_prefix(torch.tensor([1, 2, 3, 4, 5, 6]), reference) == 6
+    assert same_prefix(torch.tensor([1, 2, 9, 4, 5, 6]), reference) == 2  # 4, 5, 6 agree again: not counted
+    assert same_prefix(torch.tensor([7, 2, 3, 4, 5, 6]), reference) == 0
+
+
+def test_same_prefix_counts_tokens_before_the_first_difference():
+    check_same_prefix(define(SAME_PREFIX)["same_prefix"])
+
+
+@pytest.mark.parametrize("variant", list(SAME_PREFIX_BROKEN))
+def test_same_prefix_catches_broken_variants(variant):
+    with pytest.raises(AssertionError):
+        check_same_prefix(define(SAME_PREFIX, SAME_PREFIX_BROKEN[variant])["same_prefix"])
+
+
+# ---------------------------------------------------------------- drafted and accepted tokens of the library's lookup
+
+COUNTS = "def draft_counts("
+COUNTS_BROKEN = {
+    "the first pass's draft left out": [("proposed = fed[0] - prompt_length + sum(", "proposed = sum(")],
+    "the model's own token counted as accepted": [
+        ("return proposed, new_tokens - len(fed)", "return proposed, new_tokens")
+    ],
+}
+
+
+def check_draft_counts(ns, model, monkeypatch):
+    """Against the candidates the library's prompt lookup really proposed (recorded from its candidate generator)."""
+    from transformers.generation import candidate_generator
+
+    drafted = []
+    original = candidate_generator.PromptLookupCandidateGenerator.get_candidates
+
+    def recording(self, input_ids, *args, **kwargs):
+        candidates, logits = original(self, input_ids, *args, **kwargs)
+        drafted.append(candidates.shape[1] - input_ids.shape[1])
+        return candidates, logits
+
+    monkeypatch.setattr(candidate_generator.PromptLookupCandidateGenerator, "get_candidates", recording)
+    fed, handle = ns["count_passes"](model)
+    seen_draft = False
+    try:
+        for prompt in spec_prompts():
+            fed.clear()
+            drafted.clear()
+            ids = torch.tensor([prompt])
+            out = model.generate(
+                ids, attention_mask=torch.ones_like(ids), max_new_tokens=16, do_sample=False, prompt_lookup_num_tokens=4
+            )
+            new = out.shape[1] - len(prompt)
+            proposed, accepted = ns["draft_counts"](fed, len(prompt), new)
+            assert proposed == sum(drafted), (fed, drafted)
+            assert 0 <= accepted <= proposed and accepted + len(fed) == new
+            seen_draft |= drafted[0] > 0
+    finally:
+        handle.remove()
+    assert seen_draft, "no first-pass draft in these prompts: the check would not see the first pass"
+
+
+def test_draft_counts_match_the_library(spec_model, monkeypatch):
+    check_draft_counts(define(COUNTS), spec_model, monkeypatch)
+
+
+@pytest.mark.parametrize("variant", list(COUNTS_BROKEN))
+def test_draft_counts_catch_broken_variants(spec_model, monkeypatch, variant):
+    with pytest.raises(AssertionError):
+        check_draft_counts(define(COUNTS, COUNTS_BROKEN[variant]), spec_model, monkeypatch)
