@@ -163,8 +163,20 @@ def test_wrong_advantages_are_caught(wrong):
 # ---------------------------------------------------------------- loss
 
 
-def trl_loss(logps, old_logps, ref_logps, advantages, mask, epsilon, beta, bias_correction=False):
-    """The installed GRPOTrainer._compute_loss, with a stub trainer whose log-prob pass returns ``logps``."""
+def trl_loss(
+    logps,
+    old_logps,
+    ref_logps,
+    advantages,
+    mask,
+    epsilon=0.2,
+    beta=0.04,
+    bias_correction=False,
+    loss_type="grpo",
+    max_completion_length=None,
+):
+    """The installed GRPOTrainer._compute_loss (``loss_type`` grpo, dapo or dr_grpo), with a stub trainer whose
+    log-prob pass returns ``logps``."""
     from trl import GRPOTrainer
 
     identity = lambda tensor, *args, **kwargs: tensor  # noqa: E731 (single process: gather/reduce are identities)
@@ -174,8 +186,9 @@ def trl_loss(logps, old_logps, ref_logps, advantages, mask, epsilon, beta, bias_
         off_policy_mask_threshold=None,
         importance_sampling_level="token",
         beta=beta,
-        args=types.SimpleNamespace(use_bias_correction_kl=bias_correction, delta=None),
-        loss_type="grpo",
+        args=types.SimpleNamespace(use_bias_correction_kl=bias_correction, delta=None, steps_per_generation=1),
+        loss_type=loss_type,
+        max_completion_length=max_completion_length,
         epsilon_low=epsilon,
         epsilon_high=epsilon,
         use_vllm=False,
@@ -184,7 +197,9 @@ def trl_loss(logps, old_logps, ref_logps, advantages, mask, epsilon, beta, bias_
         _entropy_bonus_enabled=False,
         aux_loss_enabled=False,
         _metrics={"train": collections.defaultdict(list)},
-        accelerator=types.SimpleNamespace(reduce=identity, gather=identity, gather_for_metrics=identity),
+        accelerator=types.SimpleNamespace(
+            reduce=identity, gather=identity, gather_for_metrics=identity, num_processes=1
+        ),
     )
     batch, width = logps.shape
     inputs = {
@@ -195,6 +210,7 @@ def trl_loss(logps, old_logps, ref_logps, advantages, mask, epsilon, beta, bias_
         "advantages": advantages,
         "old_per_token_logps": old_logps,
         "ref_per_token_logps": ref_logps,
+        "num_items_in_batch": mask.sum(),
     }
     return GRPOTrainer._compute_loss(stub, None, inputs)
 
@@ -784,44 +800,13 @@ def test_an_unanchored_answer_regex_would_pay_the_loophole():
 # ---------------------------------------------------------------- GRPO's design choices (loss_type, scale_rewards)
 
 
-def trl_loss_of_type(logps, old_logps, ref_logps, advantages, mask, loss_type, max_completion_length, beta=0.04):
-    """The installed GRPOTrainer._compute_loss for ``loss_type`` (grpo, dapo, dr_grpo), with a stub trainer."""
-    from trl import GRPOTrainer
-
-    identity = lambda tensor, *args, **kwargs: tensor  # noqa: E731 (single process)
-    stub = types.SimpleNamespace(
-        _get_per_token_logps_and_entropies=lambda *args, **kwargs: (logps, torch.zeros_like(logps), None),
-        top_entropy_quantile=1.0,
-        off_policy_mask_threshold=None,
-        importance_sampling_level="token",
-        beta=beta,
-        args=types.SimpleNamespace(use_bias_correction_kl=False, delta=None, steps_per_generation=1),
-        loss_type=loss_type,
-        max_completion_length=max_completion_length,
-        epsilon_low=0.2,
-        epsilon_high=0.2,
-        use_vllm=False,
-        model=types.SimpleNamespace(training=True),
-        current_gradient_accumulation_steps=1,
-        _entropy_bonus_enabled=False,
-        aux_loss_enabled=False,
-        _metrics={"train": collections.defaultdict(list)},
-        accelerator=types.SimpleNamespace(
-            reduce=identity, gather=identity, gather_for_metrics=identity, num_processes=1
-        ),
-    )
-    batch, width = logps.shape
-    inputs = {
-        "prompt_ids": torch.zeros(batch, 3, dtype=torch.long),
-        "prompt_mask": torch.ones(batch, 3, dtype=torch.long),
-        "completion_ids": torch.zeros(batch, width, dtype=torch.long),
-        "completion_mask": mask.long(),
-        "advantages": advantages,
-        "old_per_token_logps": old_logps,
-        "ref_per_token_logps": ref_logps,
-        "num_items_in_batch": mask.sum(),
-    }
-    return GRPOTrainer._compute_loss(stub, None, inputs)
+def broken_cell(marker, correct, broken, namespace):
+    """The notebook cell holding ``marker`` with ``correct`` replaced by ``broken``, run on a copy of ``namespace``."""
+    source = notebook_cell(NOTEBOOK, marker)
+    assert correct in source
+    namespace = dict(namespace)
+    exec(compile(source.replace(correct, broken), f"broken {marker}", "exec"), namespace)
+    return namespace
 
 
 @pytest.fixture(scope="module")
@@ -840,7 +825,9 @@ def test_token_weights_give_trls_loss_for_each_loss_type(design, seed, loss_type
     logps, old, ref, advantages, mask = random_batch(seed)
     weights = design["token_weights"](mask, loss_type, 8)
     mine = (weights * design["per_token_terms"](logps, old, ref, advantages)).sum()
-    torch.testing.assert_close(mine, trl_loss_of_type(logps, old, ref, advantages, mask, loss_type, 8))
+    torch.testing.assert_close(
+        mine, trl_loss(logps, old, ref, advantages, mask, loss_type=loss_type, max_completion_length=8)
+    )
     if loss_type == "grpo":  # and the per-token terms are grpo_loss's, before averaging
         torch.testing.assert_close(mine, design["grpo_loss"](logps, old, ref, advantages, mask))
 
@@ -863,10 +850,7 @@ def test_token_weights_show_the_length_bias(design):
     ],
 )
 def test_broken_token_weights_are_caught(design, correct, broken):
-    source = notebook_cell(NOTEBOOK, "def token_weights(")
-    assert correct in source
-    namespace = dict(design)
-    exec(compile(source.replace(correct, broken), "broken token_weights", "exec"), namespace)
+    namespace = broken_cell("def token_weights(", correct, broken, design)
     logps, old, ref, advantages, mask = random_batch(5)
     mask[0, 1:] = 0  # a short completion, so that the length matters
     mismatches = 0
@@ -875,7 +859,7 @@ def test_broken_token_weights_are_caught(design, correct, broken):
             namespace["token_weights"](mask, loss_type, 8) * namespace["per_token_terms"](logps, old, ref, advantages)
         ).sum()
         mismatches += not torch.allclose(
-            mine, trl_loss_of_type(logps, old, ref, advantages, mask, loss_type, 8), atol=1e-5
+            mine, trl_loss(logps, old, ref, advantages, mask, loss_type=loss_type, max_completion_length=8), atol=1e-5
         )
     assert mismatches >= 1
 
@@ -912,10 +896,7 @@ def test_scaled_advantages_equal_trls(design, seed, scale):
     ],
 )
 def test_broken_scaled_advantages_are_caught(design, correct, broken):
-    source = notebook_cell(NOTEBOOK, "def scaled_advantages(")
-    assert correct in source
-    namespace = dict(design)
-    exec(compile(source.replace(correct, broken), "broken scaled_advantages", "exec"), namespace)
+    namespace = broken_cell("def scaled_advantages(", correct, broken, design)
     rewards = torch.tensor([0.0, 1.25, 0.25, 0.0, 1.25, 1.25, 1.25, 0.0])
     assert any(
         not torch.allclose(
