@@ -30,7 +30,7 @@ $(foreach assignment,$(ENV_EXPORTS),$(eval export $(assignment)))
 export PYTHONUNBUFFERED := 1
 
 .PHONY: help check-python venv dev kit standins setup run adopt book check-book test test-fast test-pythons lint lock \
-        browser refresh tag student slides timings lab clean clean-assets course-models report-card
+        browser refresh tag student slides timings lab clean clean-assets course-models report-card compile-benchmark
 
 help:
 	@echo "make lab      JupyterLab at notebooks/ (installs, fetches the kit; stand-ins build on first use);"
@@ -51,6 +51,7 @@ help:
 	@echo "make browser  installs Debian's chromium + chromium-driver for the browser test (needs root and apt)"
 	@echo "make student  learner copies without solutions or outputs in build/student/"
 	@echo "make slides   reveal.js slides of every notebook in build/slides/ (offline)"
+	@echo "make compile-benchmark  notebook 24's torch.compile figures (compile time, speed-up; minutes)"
 	@echo "make timings  every cell timed in full and smoke mode; report of the slowest (NB=03 for one, MODE=smoke)"
 	@echo "make refresh  maintainers: re-execute notebooks in place in full mode (NB=03 for one)"
 	@echo "make adopt    maintainers: after make run, copy the executed notebooks from build/ over notebooks/"
@@ -114,6 +115,10 @@ report-card: course-models
 	$(PYTHON) -m utils.course.report_card
 
 setup: kit standins course-models report-card
+
+# notebook 24's torch.compile figures (minutes on one thread; not part of setup): <asset home>/runs/24/compile-static.json
+compile-benchmark: kit
+	$(PYTHON) -m utils.compile_benchmark "$$($(PYTHON) -c 'from utils import checkpoint; print(checkpoint("smollm2"))' | tail -1)"
 
 # Each target that needs a mode runs setup in a sub-make with that mode, so `make run test` builds both.
 run: venv browser

@@ -14,6 +14,7 @@ UTILS = Path(__file__).resolve().parents[1] / "utils"
 
 BASE = {"utils.environment", "utils.modes"}
 LESSONS = {
+    "utils.compile_benchmark",
     "utils.metrics",
     "utils.baselines",
     "utils.bias",
