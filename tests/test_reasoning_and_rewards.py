@@ -904,3 +904,40 @@ def test_broken_scaled_advantages_are_caught(design, correct, broken):
         )
         for s in ("group", "batch", "none")
     )
+
+
+# ---------------------------------------------------------------- the careless verifier of section 5
+
+
+@pytest.fixture(scope="module")
+def lenient():
+    namespace = {"re": re}
+    source = notebook_cell(NOTEBOOK, "def lenient_reward(")
+    exec(compile(source.split("hack_steps =")[0], "lenient_reward", "exec"), namespace)
+    return namespace["lenient_reward"]
+
+
+@pytest.mark.parametrize(
+    "completion, answer, paid",
+    [
+        ("3 + 5 = 8. 8 - 1 = 7.\nAnswer: 7", 7, 1.0),  # right
+        ("3 + 5 = 8. 8 - 1 = 7.\nAnswer: 7", 8, 1.0),  # wrong, but 8 passes by: the loophole
+        ("Answer: 17", 7, 0.0),  # a whole number only: 17 is not 7
+        ("Answer: -3", 3, 0.0),
+        ("Answer: -3", -3, 1.0),
+        ("no numbers at all", 0, 0.0),
+    ],
+)
+def test_lenient_verifier_pays_the_number_anywhere(lenient, completion, answer, paid):
+    assert lenient(completion, answer) == paid
+
+
+def test_lenient_verifier_pays_replies_the_exact_reward_refuses(lenient, nb):
+    wrong_but_paid = "2 + 9 = 11. 11 - 2 = 10.\nAnswer: 10"  # a reply the notebook's run produced for answer 11
+    assert lenient(wrong_but_paid, 11) == 1.0 and nb["correctness_reward"](wrong_but_paid, 11) == 0.0
+
+
+def test_a_substring_verifier_is_caught(lenient):
+    broken = lambda completion, answer: 1.0 if str(answer) in completion else 0.0  # noqa: E731 ("17" contains "7")
+    cases = [("Answer: 17", 7), ("Answer: -3", 3)]
+    assert any(broken(c, a) != lenient(c, a) for c, a in cases)
