@@ -81,8 +81,12 @@ def test_ci_runs_the_readme_test_command_on_cold_caches():
 def test_make_test_runs_the_notebooks_twice_so_checked_outputs_cannot_depend_on_the_cache():
     makefile = (ROOT / "Makefile").read_text()
     recipe = makefile.split("\ntest: ", 1)[1].split("\n\n", 1)[0]
-    passes = [line for line in recipe.splitlines() if "--nbval-lax notebooks" in line]
+    passes = [line for line in recipe.splitlines() if "--nbval-lax " in line]
     assert len(passes) == 2, "make test must run nbval on the notebooks twice (cold caches, then the same caches warm)"
     assert recipe.index("setup LLM_RETREAT_SMOKE=1") < recipe.index(passes[0])
-    # the second pass is also the test of present mode: every training cell loads the run the first pass saved
+    assert passes[0].rstrip().endswith("--nbval-lax notebooks"), "the first pass runs every notebook"
+    # the second pass is also the test of present mode: every training cell loads the run the first pass saved; it
+    # runs the notebooks present mode or a cache can change (python -m utils.book present-list, tests/test_book.py)
     assert "LLM_RETREAT_PRESENT=1" not in passes[0] and "LLM_RETREAT_PRESENT=1" in passes[1]
+    assert passes[1].rstrip().endswith("--nbval-lax $(PRESENT_NOTEBOOKS)")
+    assert "PRESENT_NOTEBOOKS = $(shell $(PYTHON) -m utils.book present-list)" in makefile
