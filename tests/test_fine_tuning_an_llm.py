@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.notebook_code import run_cells
+from tests.tiny_models import tiny_llama_config
 from utils import asset_home
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,20 +164,18 @@ def sft_labels(tokenizer, template, convs):
     """Labels as TRL 1.16's SFTTrainer builds them (assistant_only_loss=True), with a tiny random model."""
     import torch
     from datasets import Dataset
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
     from trl import SFTConfig, SFTTrainer
 
     torch.manual_seed(0)
     tiny = LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=len(tokenizer),
+        tiny_llama_config(
+            tokenizer,
             hidden_size=16,
             intermediate_size=32,
             num_hidden_layers=1,
             num_attention_heads=2,
             num_key_value_heads=1,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
         )
     )
     tokenizer.chat_template = template
