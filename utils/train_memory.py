@@ -8,7 +8,7 @@ prepares the inputs (the tokenizer with its training chat template, the conversa
 
 once for LoRA and once for full fine-tuning. SETTINGS_JSON is a JSON object with ``method`` ("lora" or "full"),
 ``model``, ``tokenizer`` and ``data`` (paths), ``steps``, ``batch_size``, ``learning_rate``, ``max_length`` and, for LoRA,
-``lora`` (LoraConfig's keyword arguments). The script trains with TRL's ``SFTTrainer`` exactly as the notebook does
+``lora`` (LoraConfig's keyword arguments); optionally ``num_hidden_layers`` (load only the first blocks). The script trains with TRL's ``SFTTrainer`` exactly as the notebook does
 and prints one JSON line: ``rss_before_mib`` (resident memory after loading the model, before training);
 ``step_peak_growth_mib`` (per step, the peak resident memory above that, sampled every 5 ms: activations, gradients,
 optimizer state) and their maximum ``peak_growth_mib``; ``optimizer_mib`` (AdamW's state, counted from its tensors);
@@ -39,7 +39,9 @@ def _measure(settings: dict) -> dict:
 
     seed_everything(42)
     tokenizer = AutoTokenizer.from_pretrained(settings["tokenizer"])
-    model = AutoModelForCausalLM.from_pretrained(settings["model"], dtype=torch.float32)
+    # optional "num_hidden_layers": keep only the first blocks (smoke mode: the same code on a smaller model)
+    layers = {"num_hidden_layers": settings["num_hidden_layers"]} if "num_hidden_layers" in settings else {}
+    model = AutoModelForCausalLM.from_pretrained(settings["model"], dtype=torch.float32, **layers)
     if settings["method"] == "lora":
         model = get_peft_model(model, LoraConfig(**settings["lora"]))
     elif settings["method"] != "full":
