@@ -264,3 +264,55 @@ def test_the_kit_humaneval_folder_holds_the_pinned_data_and_no_code():
     assert kit.is_fetched(asset)
     assert sorted(p.name for p in folder.iterdir()) == [".complete", "HumanEval.jsonl.gz", "LICENSE"]
     assert "Copyright (c) OpenAI" in (folder / "LICENSE").read_text()
+
+
+def test_the_copy_kept_aside_is_reused_once_the_lock_is_restored(tmp_path):
+    """An edited lock moved the good archive aside (*.mismatch); with the lock restored it is put back, not fetched."""
+    good = tmp_path / "demo_pkg-1.0-py3-none-any.whl"
+    good.write_bytes(PAYLOAD)
+    edited = Pin("demo-pkg", "1.0", "0" * 64, binary=True)
+    with pytest.raises(KitHashError):
+        ensure_archives([edited], folder=tmp_path, downloader=fake_downloader(PAYLOAD, []), log=lambda m: None)
+    assert not good.exists() and (tmp_path / (good.name + ".mismatch")).exists()
+    calls: list = []
+    messages: list = []
+    found = ensure_archives([PIN], folder=tmp_path, downloader=fake_downloader(PAYLOAD, calls), log=messages.append)
+    assert calls == [] and found["demo-pkg"] == good and good.read_bytes() == PAYLOAD
+    assert not list(tmp_path.glob("*.mismatch")) and any("reused, not downloaded" in m for m in messages)
+
+
+def test_a_damaged_copy_kept_aside_is_not_reused(tmp_path):
+    (tmp_path / "demo_pkg-1.0-py3-none-any.whl.mismatch").write_bytes(PAYLOAD[:100])
+    calls: list = []
+    found = ensure_archives([PIN], folder=tmp_path, downloader=fake_downloader(PAYLOAD, calls), log=lambda m: None)
+    assert calls == [["demo-pkg"]] and found["demo-pkg"].read_bytes() == PAYLOAD
+
+
+def test_pip_download_writes_nothing_to_the_system_temp_folder(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_run(command, **kwargs):
+        seen["command"], seen["env"] = command, kwargs["env"]
+
+        class Done:
+            returncode, stderr = 0, ""
+
+        return Done()
+
+    monkeypatch.setattr(archives.subprocess, "run", fake_run)
+    archives.pip_download([PIN], tmp_path)
+    requirements = Path(seen["command"][seen["command"].index("-r") + 1])
+    assert requirements.parent == tmp_path and PIN.requirement_line in requirements.read_text()
+    assert all(Path(seen["env"][name]).is_relative_to(tmp_path) for name in ("TMPDIR", "TEMP", "TMP"))
+
+
+def test_a_stopped_fetch_prints_one_line_not_a_traceback(monkeypatch, capsys):
+    def stopped():
+        raise KeyboardInterrupt("stopped by signal 15")
+
+    monkeypatch.setattr(kit, "fetch", stopped)
+    monkeypatch.setattr("signal.signal", lambda *args: None)  # main() installs a SIGTERM handler: not in this process
+    assert kit.main() == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "stopped by signal 15" in err and "make kit" in err

@@ -8,6 +8,7 @@ every sha256 again itself, and says which side is wrong when a hash differs: the
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -91,8 +92,12 @@ def archive_dir() -> Path:
 
 def pip_download(batch: list[Pin], dest: Path) -> None:
     """Download pinned archives with pip into ``dest`` (pip checks the hashes too); pip's progress bars show sizes."""
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as req:
-        req.write("\n".join(pin.requirement_line for pin in batch) + "\n")
+    # The requirements file and pip's own temporary files go inside ``dest`` (a download folder in the asset home),
+    # not the system temp folder: a stopped fetch leaves them where the next `make kit` removes them.
+    requirements = dest / "requirements.txt"
+    requirements.write_text("\n".join(pin.requirement_line for pin in batch) + "\n", encoding="utf-8")
+    pip_tmp = dest / ".pip-tmp"
+    pip_tmp.mkdir(exist_ok=True)
     binary = {pin.binary for pin in batch}
     if len(binary) != 1:
         raise ValueError("download wheels and source archives in separate batches")
@@ -109,12 +114,12 @@ def pip_download(batch: list[Pin], dest: Path) -> None:
         "--disable-pip-version-check",
         *format_flags,
         "-r",
-        req.name,
+        str(requirements),
         "-d",
         str(dest),
     ]
-    result = subprocess.run(command, stdout=None, stderr=subprocess.PIPE, text=True)
-    Path(req.name).unlink(missing_ok=True)
+    env = {**os.environ, "TMPDIR": str(pip_tmp), "TEMP": str(pip_tmp), "TMP": str(pip_tmp)}
+    result = subprocess.run(command, stdout=None, stderr=subprocess.PIPE, text=True, env=env)
     if result.returncode != 0:
         raise pip_failure(batch, result.stderr)
 
@@ -142,14 +147,15 @@ def remove_stale_downloads(folder: Path) -> list[Path]:
     return stale
 
 
-def find_archive(folder: Path, pin: Pin) -> Path | None:
-    """The archive file of ``pin`` in ``folder`` (names normalise '-' to '_'), or None."""
+def find_archive(folder: Path, pin: Pin, suffix: str = "") -> Path | None:
+    """The archive file of ``pin`` in ``folder`` (names normalise '-' to '_'), or None; ``suffix=".mismatch"`` finds the
+    copy that ``ensure_archives`` moved aside."""
     stems = {pin.package.lower(), pin.package.lower().replace("-", "_")}
     for candidate in sorted(folder.glob("*")):
         lowered = candidate.name.lower()
         if (
             candidate.is_file()
-            and lowered.endswith((".whl", ".tar.gz", ".zip"))
+            and lowered.endswith(tuple(extension + suffix for extension in (".whl", ".tar.gz", ".zip")))
             and any(lowered.startswith(f"{stem}-{pin.version}") for stem in stems)
         ):
             return candidate
@@ -165,7 +171,8 @@ def ensure_archives(
     """Make sure every wanted archive is in ``folder`` with its pinned hash; return their paths.
 
     A file whose hash differs is moved aside (``*.mismatch``, never silently deleted) and fetched again: if the
-    new file has the same hash as the old one, the lock is what changed, and the error says so. A freshly
+    new file has the same hash as the old one, the lock is what changed, and the error says so. Once the lock is
+    restored, the file kept aside has the pinned hash again and is put back instead of downloaded. A freshly
     downloaded file that still has the wrong hash raises KitHashError.
     """
     folder = folder or archive_dir()
@@ -176,6 +183,13 @@ def ensure_archives(
     previous_hash: dict[str, str] = {}
     for pin in wanted:
         path = find_archive(folder, pin)
+        if path is None:
+            aside = find_archive(folder, pin, suffix=".mismatch")
+            if aside is not None and sha256_of(aside) == pin.sha256:  # the lock was restored: the old file is good
+                path = aside.replace(aside.with_name(aside.name.removesuffix(".mismatch")))
+                log(f"{path.name}: the copy kept aside has the lock's hash again; reused, not downloaded")
+                ready[pin.package] = path
+                continue
         if path is not None:
             actual = sha256_of(path)
             if actual == pin.sha256:

@@ -268,5 +268,11 @@ def main() -> int:
     except KitError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: one line, not a traceback; nothing half-built was kept
+        print(
+            f"kit fetch stopped ({stop or 'interrupted'}); nothing half-built is kept: run `make kit` again to resume",
+            file=sys.stderr,
+        )
+        return 130
     print(f"kit ready in {display_path(asset_home(), asset_relative=False)} ({human_size(folder_size(asset_home()))})")
     return 0
