@@ -8,12 +8,13 @@ prepares the inputs (the tokenizer with its training chat template, the conversa
 
 once for LoRA and once for full fine-tuning. SETTINGS_JSON is a JSON object with ``method`` ("lora" or "full"),
 ``model``, ``tokenizer`` and ``data`` (paths), ``steps``, ``batch_size``, ``learning_rate``, ``max_length`` and, for LoRA,
-``lora`` (LoraConfig's keyword arguments); optionally ``num_hidden_layers`` (load only the first blocks). The script trains with TRL's ``SFTTrainer`` exactly as the notebook does
-and prints one JSON line: ``rss_before_mib`` (resident memory after loading the model, before training);
-``step_peak_growth_mib`` (per step, the peak resident memory above that, sampled every 5 ms: activations, gradients,
-optimizer state) and their maximum ``peak_growth_mib``; ``optimizer_mib`` (AdamW's state, counted from its tensors);
-``trainable``; ``step_seconds``. Resident memory only shows what the allocator took from the system, never what it
-freed and reused: compare peaks between steps of the same batch shape.
+``lora`` (LoraConfig's keyword arguments); optionally ``num_hidden_layers`` (load only the first blocks). The script
+trains with TRL's ``SFTTrainer`` exactly as the notebook does and prints one JSON line: ``rss_before_mib`` (resident
+memory after loading the model, before training); ``step_peak_growth_mib`` (per step, the peak resident memory above
+that, sampled every 5 ms: activations, gradients, optimizer state) and their maximum ``peak_growth_mib``;
+``optimizer_mib`` (AdamW's state, counted from its tensors); ``trainable``; ``step_seconds``. Resident memory only
+shows what the allocator took from the system, never what it freed and reused: compare peaks between steps of the same
+batch shape.
 """
 
 from __future__ import annotations
