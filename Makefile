@@ -149,10 +149,15 @@ book: venv
 TEST_WORKERS ?= 2
 PRESENT_NOTEBOOKS = $(shell $(PYTHON) -m utils.book present-list)
 PYTEST_PARALLEL := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PYTHON) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+# The tests' temporary files (kernels stopped with SIGKILL leave their scratch folders; pytest's own tmp_path) go to a
+# folder of this run, removed at its end, so that repeated runs never fill the disk.
 test: venv browser
 	@$(MAKE) --no-print-directory setup LLM_RETREAT_SMOKE=1
-	LLM_RETREAT_SMOKE=1 $(PYTEST_PARALLEL) tests --nbval-lax notebooks
-	@echo "second pass, in present mode on the caches the first pass filled: the notebooks that save runs or caches"
+	@set -e; export TMPDIR="$$(mktemp -d -t llm-retreat-test.XXXXXX)"; trap 'rm -rf "$$TMPDIR"' EXIT; \
+	echo "temporary files of this run: $$TMPDIR (removed at its end)"; \
+	echo "LLM_RETREAT_SMOKE=1 $(PYTEST_PARALLEL) tests --nbval-lax notebooks"; \
+	LLM_RETREAT_SMOKE=1 $(PYTEST_PARALLEL) tests --nbval-lax notebooks; \
+	echo "second pass, in present mode on the caches the first pass filled: the notebooks that save runs or caches"; \
 	LLM_RETREAT_SMOKE=1 LLM_RETREAT_PRESENT=1 $(PYTEST_PARALLEL) --nbval-lax $(PRESENT_NOTEBOOKS)
 
 test-fast: venv

@@ -87,3 +87,17 @@ def test_training_shows_a_progress_bar(path):
     assert "|          | 0/" not in text, (
         f"{path.name}: a finished progress bar is stored at 0% (re-run with make refresh)"
     )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_scratch_folders_do_not_outlive_the_kernel(path):
+    """A folder from tempfile.mkdtemp stays on disk for good (notebook 11 once left 600 MB per run): notebooks take
+    their scratch folders from utils.scratch.scratch_folder, or remove a mkdtemp folder in the cell that made it."""
+    leaking = [
+        index
+        for index, cell in enumerate(load(path)["cells"])
+        if cell["cell_type"] == "code"
+        and "mkdtemp(" in (source := "".join(cell["source"]))
+        and not re.search(r"\.rmdir\(\)|rmtree\(", source)
+    ]
+    assert not leaking, f"{path.name} cells {leaking}: use utils.scratch.scratch_folder instead of tempfile.mkdtemp"

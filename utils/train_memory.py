@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 import threading
 import time
 
 from utils.environment import seed_everything
+from utils.scratch import scratch_folder
 
 
 def _measure(settings: dict) -> dict:
@@ -49,7 +49,7 @@ def _measure(settings: dict) -> dict:
         raise ValueError(f"method must be 'lora' or 'full', got {settings['method']!r}")
     dataset = load_dataset("json", data_files=settings["data"])["train"]
     args = SFTConfig(
-        output_dir=tempfile.mkdtemp(prefix="llm-retreat-train-memory-"),
+        output_dir=str(scratch_folder("train_memory")),
         assistant_only_loss=True,
         max_length=settings["max_length"],
         bf16=False,
