@@ -151,14 +151,18 @@ PRESENT_NOTEBOOKS = $(shell $(PYTHON) -m utils.book present-list)
 PYTEST_PARALLEL := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PYTHON) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 # The tests' temporary files (kernels stopped with SIGKILL leave their scratch folders; pytest's own tmp_path) go to a
 # folder of this run, removed at its end, so that repeated runs never fill the disk.
+# Each phase prints its wall time (the figures of the README's CI paragraph).
 test: venv browser
-	@$(MAKE) --no-print-directory setup LLM_RETREAT_SMOKE=1
+	@set -e; start=$$(date +%s); $(MAKE) --no-print-directory setup LLM_RETREAT_SMOKE=1; \
+	echo "phase time: setup (smoke) $$(( $$(date +%s) - start )) s"
 	@set -e; export TMPDIR="$$(mktemp -d -t llm-retreat-test.XXXXXX)"; trap 'rm -rf "$$TMPDIR"' EXIT; \
 	echo "temporary files of this run: $$TMPDIR (removed at its end)"; \
-	echo "LLM_RETREAT_SMOKE=1 $(PYTEST_PARALLEL) tests --nbval-lax notebooks"; \
+	echo "LLM_RETREAT_SMOKE=1 $(PYTEST_PARALLEL) tests --nbval-lax notebooks"; start=$$(date +%s); \
 	LLM_RETREAT_SMOKE=1 $(PYTEST_PARALLEL) tests --nbval-lax notebooks; \
+	echo "phase time: first pass $$(( $$(date +%s) - start )) s"; start=$$(date +%s); \
 	echo "second pass, in present mode on the caches the first pass filled: the notebooks that save runs or caches"; \
-	LLM_RETREAT_SMOKE=1 LLM_RETREAT_PRESENT=1 $(PYTEST_PARALLEL) --nbval-lax $(PRESENT_NOTEBOOKS)
+	LLM_RETREAT_SMOKE=1 LLM_RETREAT_PRESENT=1 $(PYTEST_PARALLEL) --nbval-lax $(PRESENT_NOTEBOOKS); \
+	echo "phase time: present-mode pass $$(( $$(date +%s) - start )) s"
 
 test-fast: venv
 	LLM_RETREAT_SMOKE=1 $(PYTHON) -m pytest -q -m "not notebooks and not browser and not assets" tests

@@ -19,7 +19,7 @@ from transformers.utils.notebook import NotebookProgressCallback
 
 from utils import banner
 from utils.modes import PRESENT_BANNER
-from utils.present import epoch_table, run_dir, run_or_load, train_or_load
+from utils.present import epoch_table, files_or_load, run_dir, run_or_load, train_or_load
 
 
 @pytest.fixture
@@ -267,3 +267,32 @@ def test_a_loaded_run_in_jupyter_shows_the_progress_bar_and_table(home, monkeypa
     assert "<th>Validation Loss</th>" in html
     for entry in (e for e in trained.state.log_history if "eval_loss" in e):
         assert f"<td>{entry['eval_loss']:.6f}</td>" in html
+
+
+def test_files_written_by_other_processes_are_saved_and_copied_back(home, monkeypatch, tmp_path, capsys):
+    """files_or_load (notebook 11's notebook_launcher run): present mode puts back the same files, returns the same
+    result, never calls make, and refuses other settings or other training data."""
+    first, second = tmp_path / "live", tmp_path / "presented"
+    first.mkdir()
+
+    def make():
+        (first / "0-of-2.json").write_text('{"losses": [0.7, 0.6]}')
+        (first / "0-of-2.safetensors").write_bytes(b"\x00\x01weights")
+        return {"seconds": 1.5}
+
+    data = tiny_data()
+    assert files_or_load("99/shards", make, first, settings={"steps": 2}, data=data) == {"seconds": 1.5}
+
+    monkeypatch.setenv("LLM_RETREAT_PRESENT", "1")
+    loaded = files_or_load(
+        "99/shards", lambda: pytest.fail("present mode must not train"), second, settings={"steps": 2}, data=data
+    )
+    assert loaded == {"seconds": 1.5}
+    assert sorted(p.name for p in second.iterdir()) == ["0-of-2.json", "0-of-2.safetensors"]
+    assert all((second / p.name).read_bytes() == p.read_bytes() for p in first.iterdir())
+    assert "present mode: loaded run '99/shards'" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"settings\.steps: 2 saved, 3 now"):
+        files_or_load("99/shards", make, second, settings={"steps": 3}, data=data)
+    edited = data.map(lambda row, i: {"labels": 1 - row["labels"]} if i == 12 else {}, with_indices=True)
+    with pytest.raises(ValueError, match="other settings"):
+        files_or_load("99/shards", make, second, settings={"steps": 2}, data=edited)

@@ -1,8 +1,8 @@
 """Present mode: a training cell loads the result of an earlier run instead of training.
 
 An instructor presenting a training notebook live cannot wait minutes per cell. Every training cell of notebooks
-10-16 and 20 (except notebook 11's ``notebook_launcher`` run, which trains live) calls :func:`train_or_load` (a
-``Trainer``) or :func:`run_or_load` (a hand-written loop):
+10-16 and 20 calls :func:`train_or_load` (a ``Trainer``), :func:`run_or_load` (a hand-written loop) or
+:func:`files_or_load` (training in other processes that report through files: notebook 11's ``notebook_launcher``):
 
 - normally they train, then save what training produced under ``<asset home>/runs/<notebook>/<run>/`` (smoke runs
   under ``runs/<notebook>-smoke/``): the trained weights (only the parameters that train, as safetensors), the
@@ -37,7 +37,7 @@ from utils.environment import asset_home, display_path, present_mode, smoke_mode
 
 T = TypeVar("T")
 
-WEIGHTS, RUN, TRAINER_STATE = "weights.safetensors", "run.json", "trainer_state.json"
+WEIGHTS, RUN, TRAINER_STATE, FILES = "weights.safetensors", "run.json", "trainer_state.json", "files"
 # Training arguments that name places or labels of one run, not how it trains.
 _UNCOMPARED_ARGS = ("output_dir", "logging_dir", "run_name", "hub_token", "hub_model_id")
 # Evaluation entries of log_history that Trainer's Jupyter table leaves out (NotebookProgressCallback.on_evaluate).
@@ -118,6 +118,37 @@ def run_or_load(name: str, loop: Callable[[], T], model, *, settings: dict, opti
     if scheduler is not None:
         extra["scheduler"] = scheduler.state_dict()
     _save(name, fingerprint, model, result, time.perf_counter() - start, extra_tensors, extra)
+    return result
+
+
+def files_or_load(name: str, make: Callable[[], T], folder: Path, *, settings: dict, data=None) -> T:
+    """``make()``, which writes what it trained into ``folder`` as files, then save a copy of those files with the
+    run; in present mode, copy the saved files into ``folder`` instead and return the saved result.
+
+    For training that runs in other processes and reports through files (notebook 11's ``notebook_launcher``): there
+    is no model in the kernel to load weights into. ``make`` returns something JSON can hold (its timings). The
+    fingerprint is ``settings`` and, when given, every row of ``data`` (the training set).
+    """
+    import shutil
+
+    folder = Path(folder)
+    fingerprint = {"settings": settings, **({"data": _data_fingerprint(data)} if data is not None else {})}
+    if present_mode():
+        saved, _ = _load(name, fingerprint, None)
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in sorted((run_dir(name) / FILES).iterdir()):
+            shutil.copy2(path, folder / path.name)
+        return saved["result"]
+    start = time.perf_counter()
+    result = make()
+    seconds = time.perf_counter() - start
+    copies = run_dir(name) / FILES
+    shutil.rmtree(copies, ignore_errors=True)
+    copies.mkdir(parents=True)
+    for path in sorted(folder.iterdir()):
+        if path.is_file():
+            shutil.copy2(path, copies / path.name)
+    _save(name, fingerprint, None, result, seconds)
     return result
 
 
@@ -258,7 +289,8 @@ def _save(name, fingerprint, model, result, seconds, extra_tensors=None, extra=N
     folder = run_dir(name)
     folder.mkdir(parents=True, exist_ok=True)
     rng_tensors, rng = _rng_state()
-    weights = {key: p.detach().cpu().contiguous() for key, p in model.named_parameters() if p.requires_grad}
+    trained = model.named_parameters() if model is not None else ()
+    weights = {key: p.detach().cpu().contiguous() for key, p in trained if p.requires_grad}
     save_file({**weights, **rng_tensors, **(extra_tensors or {})}, str(folder / WEIGHTS))
     record = {
         "fingerprint": fingerprint,
@@ -304,7 +336,7 @@ def _load(name, fingerprint, model) -> tuple[dict[str, Any], dict[str, torch.Ten
         )
     tensors = load_file(str(folder / WEIGHTS))
     weights = {key: value for key, value in tensors.items() if "/" not in key}
-    _, unexpected = model.load_state_dict(weights, strict=False)
+    _, unexpected = model.load_state_dict(weights, strict=False) if model is not None else ((), list(weights))
     if unexpected:  # cannot happen while the fingerprint matches; a damaged file would get here
         raise ValueError(
             f"present mode: {display_path(folder)} holds weights this model lacks: {unexpected[:3]}; {fix}"
