@@ -1,6 +1,7 @@
 """The book's building blocks: notebook frames, cell tagging, student copies, slides and the timing report."""
 
 import json
+import os
 
 import nbformat
 import pytest
@@ -170,7 +171,15 @@ def test_cell_timings_and_the_slow_cell_report(tmp_path):
         timings.record("99_demo", "fast", 1.0, rows, store)
 
 
-def test_the_report_flags_notebooks_over_budget_with_and_without_bf16(tmp_path):
+def idle_machine(monkeypatch, threads, load):
+    """Record times as if taken with ``threads`` PyTorch threads on a 2-core machine at 5-minute load ``load``."""
+    monkeypatch.setenv("OMP_NUM_THREADS", str(threads))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+
+
+def test_the_report_flags_notebooks_over_budget_with_and_without_bf16(tmp_path, monkeypatch):
+    idle_machine(monkeypatch, threads=2, load=2.1)
     store = tmp_path / "timings.json"
     row = [{"id": "a", "cell": 0, "seconds": 1.0, "training": False, "cached": False, "code": "x()"}]
     for stem, full, fp32, smoke in (("98_fast", 120.0, 150.0, 12.0), ("99_slow", 280.0, 341.5, 31.0)):
@@ -178,12 +187,58 @@ def test_the_report_flags_notebooks_over_budget_with_and_without_bf16(tmp_path):
         timings.record(stem, "fp32", fp32, row, store)
         timings.record(stem, "smoke", smoke, row, store)
     report = timings.format_report(timings.load(store))
-    assert "| 98_fast | 120.0 s | 150.0 s | 12.0 s | no |" in report
-    assert "| 99_slow | 280.0 s | 341.5 s | 31.0 s | fp32 > 300 s, smoke > 30 s |" in report
+    assert "| 98_fast | 120.0 s | 150.0 s | 12.0 s | 2 threads, load 2.1 | no |" in report
+    assert "| 99_slow | 280.0 s | 341.5 s | 31.0 s | 2 threads, load 2.1 | fp32 > 300 s, smoke > 30 s |" in report
     assert f"Measured on: {timings.machine()}" in report and " cores, " in timings.machine()
     # a notebook measured in one mode only: the others show a dash, and nothing is flagged
     timings.record("97_one", "smoke", 3.0, row, store)
-    assert "| 97_one | – | – | 3.0 s | no |" in timings.format_report(timings.load(store))
+    assert "| 97_one | – | – | 3.0 s | – | no |" in timings.format_report(timings.load(store))
+
+
+@pytest.mark.parametrize(
+    ("threads", "load", "flag"),
+    [
+        (2, 2.3, "full > 300 s"),
+        (1, 1.9, "full > 300 s (loaded run: an upper bound)"),
+        (2, 3.4, "full > 300 s (loaded run: an upper bound)"),
+    ],
+)
+def test_a_time_over_budget_from_a_loaded_run_is_an_upper_bound(tmp_path, monkeypatch, threads, load, flag):
+    """The budget holds for an idle machine with every core: one thread, or other work running, gives an upper bound."""
+    idle_machine(monkeypatch, threads=threads, load=load)
+    store = tmp_path / "timings.json"
+    row = [{"id": "a", "cell": 0, "seconds": 1.0, "training": False, "cached": False, "code": "x()"}]
+    timings.record("96_big", "full", 320.0, row, store)
+    stored = timings.load(store)["notebooks"]["96_big"]["full"]["conditions"]
+    assert stored == {"threads": threads, "cores": 2, "load_average": [load, load, load]}
+    line = next(line for line in timings.format_report(timings.load(store)).splitlines() if "96_big" in line)
+    assert line.endswith(f"| {flag} |")
+    # a time stored before conditions were recorded says so
+    data = timings.load(store)
+    data["notebooks"]["96_big"]["full"].pop("conditions")
+    assert "full > 300 s (conditions not recorded)" in timings.format_report(data)
+
+
+def test_without_an_fp32_run_a_notebook_without_autocast_reports_its_full_time(tmp_path):
+    notebooks_folder = tmp_path / "nbs"
+    notebooks_folder.mkdir()
+    for stem, code in (
+        ("01_plain", "model(x)"),
+        ("02_fast", "with torch.autocast('cpu'):\n    model(x)"),
+        ("03_helper", "if bf16_enabled():\n    pass"),
+    ):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(code)]
+        nbformat.write(nb, notebooks_folder / f"{stem}.ipynb")
+    plain = timings.notebooks_without_autocast(notebooks_folder)
+    assert plain == {"01_plain"}
+    store = tmp_path / "timings.json"
+    row = [{"id": "a", "cell": 0, "seconds": 1.0, "training": False, "cached": False, "code": "x()"}]
+    timings.record("01_plain", "full", 100.0, row, store)
+    timings.record("02_fast", "full", 100.0, row, store)
+    report = timings.format_report(timings.load(store), no_autocast=plain)
+    assert "| 01_plain | 100.0 s | = full (no bf16 autocast) |" in report
+    assert "| 02_fast | 100.0 s | – |" in report
 
 
 def test_unknown_notebook_number_lists_the_available_ones():

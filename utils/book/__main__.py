@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "timings":
             if args.report:
-                print(timings.format_report(timings.load()))
+                print(timings.format_report(timings.load(), no_autocast=timings.notebooks_without_autocast()))
                 return 0
             failures = measure_timings(args.notebooks, (args.mode,) if args.mode else timings.MODES)
         elif args.command == "run":
