@@ -37,6 +37,7 @@ LESSONS = {
     "utils.arithmetic",
     "utils.extraction",
     "utils.train_memory",
+    "utils.scratch",
     "utils.evaluate_modules",
     "utils.evaluate_modules.averaging",
     "utils.evaluate_modules.label_metric",
