@@ -24,6 +24,7 @@ import datetime
 import hashlib
 import json
 import random
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -129,8 +130,6 @@ def files_or_load(name: str, make: Callable[[], T], folder: Path, *, settings: d
     is no model in the kernel to load weights into. ``make`` returns something JSON can hold (its timings). The
     fingerprint is ``settings`` and, when given, every row of ``data`` (the training set).
     """
-    import shutil
-
     folder = Path(folder)
     fingerprint = {"settings": settings, **({"data": _data_fingerprint(data)} if data is not None else {})}
     if present_mode():

@@ -15,6 +15,7 @@ so a time over budget from a loaded or single-thread run is reported as an upper
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,6 @@ BUDGET_S = {"full": 300.0, "fp32": 300.0, "smoke": 30.0}
 
 def machine() -> str:
     """This machine's CPU in one line: model, logical cores, and whether bfloat16 is native (AMX / AVX512-BF16)."""
-    import os
-
     model, flags = "unknown CPU", set()
     try:
         for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
@@ -50,8 +49,6 @@ def machine() -> str:
 def conditions() -> dict[str, Any]:
     """How a time being recorded now was taken: the PyTorch threads of the run (``OMP_NUM_THREADS``, which the kernels
     inherit; every core when unset) and the 1-, 5- and 15-minute load averages at its end."""
-    import os
-
     threads = int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1
     return {"threads": threads, "cores": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]}
 
