@@ -19,7 +19,7 @@ from transformers.utils.notebook import NotebookProgressCallback
 
 from utils import banner
 from utils.modes import PRESENT_BANNER
-from utils.present import epoch_table, files_or_load, run_dir, run_or_load, train_or_load
+from utils.present import epoch_table, files_or_load, result_or_load, run_dir, run_or_load, train_or_load
 
 
 @pytest.fixture
@@ -296,3 +296,33 @@ def test_files_written_by_other_processes_are_saved_and_copied_back(home, monkey
     edited = data.map(lambda row, i: {"labels": 1 - row["labels"]} if i == 12 else {}, with_indices=True)
     with pytest.raises(ValueError, match="other settings"):
         files_or_load("99/shards", make, second, settings={"steps": 2}, data=edited)
+
+
+def test_evaluation_results_are_saved_and_returned_in_present_mode(home, monkeypatch, capsys):
+    """result_or_load (notebook 20's evaluation cells): present mode returns the saved replies without computing,
+    says so, and refuses other settings or other prompts (one prompt edited in the middle)."""
+    prompts = [[{"role": "user", "content": f"question {i}"}] for i in range(30)]
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return [[f"reply {i}" for i in range(30)], [i % 7 == 0 for i in range(30)]]
+
+    settings = {"model": "smollm2", "max_new_tokens": 32}
+    replies, cut = result_or_load("99/replies", compute, settings=settings, data=prompts)
+    assert calls == [1] and replies[3] == "reply 3" and cut[7] is True
+
+    monkeypatch.setenv("LLM_RETREAT_PRESENT", "1")
+    loaded = result_or_load(
+        "99/replies", lambda: pytest.fail("present mode must not compute"), settings=settings, data=prompts
+    )
+    assert loaded == compute() and len(calls) == 2  # the same result, computed only by the test itself
+    out = capsys.readouterr().out
+    assert "present mode: loaded run '99/replies'" in out and "computing skipped" in out
+    with pytest.raises(ValueError, match=r"settings\.max_new_tokens: 32 saved, 64 now"):
+        result_or_load("99/replies", compute, settings={**settings, "max_new_tokens": 64}, data=prompts)
+    edited = [*prompts[:15], [{"role": "user", "content": "question 15, edited"}], *prompts[16:]]
+    with pytest.raises(ValueError, match="other settings"):
+        result_or_load("99/replies", compute, settings=settings, data=edited)
+    with pytest.raises(FileNotFoundError, match="no saved run '99/other'"):
+        result_or_load("99/other", compute, settings=settings, data=prompts)

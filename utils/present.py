@@ -2,7 +2,8 @@
 
 An instructor presenting a training notebook live cannot wait minutes per cell. Every training cell of notebooks
 10-16 and 20 calls :func:`train_or_load` (a ``Trainer``), :func:`run_or_load` (a hand-written loop) or
-:func:`files_or_load` (training in other processes that report through files: notebook 11's ``notebook_launcher``):
+:func:`files_or_load` (training in other processes that report through files: notebook 11's ``notebook_launcher``);
+the slow evaluation cells of notebook 20 (replies generated for the whole test set) call :func:`result_or_load`:
 
 - normally they train, then save what training produced under ``<asset home>/runs/<notebook>/<run>/`` (smoke runs
   under ``runs/<notebook>-smoke/``): the trained weights (only the parameters that train, as safetensors), the
@@ -148,6 +149,24 @@ def files_or_load(name: str, make: Callable[[], T], folder: Path, *, settings: d
         if path.is_file():
             shutil.copy2(path, copies / path.name)
     _save(name, fingerprint, None, result, seconds)
+    return result
+
+
+def result_or_load(name: str, compute: Callable[[], T], *, settings: dict, data=None) -> T:
+    """``compute()``, then save its result; in present mode, return the saved result instead.
+
+    For evaluation cells that take minutes (greedy replies to a whole test set): ``compute`` returns something JSON
+    can hold (lists of replies, losses). The fingerprint is ``settings`` (the model's identity, generation settings)
+    and, when given, every row of ``data`` (the prompts): a saved result made from other prompts or settings is
+    refused. Nothing is trained, so no weights are saved or loaded.
+    """
+    fingerprint = {"settings": settings, **({"data": _data_fingerprint(data)} if data is not None else {})}
+    if present_mode():
+        saved, _ = _load(name, fingerprint, None, activity="computing")
+        return saved["result"]
+    start = time.perf_counter()
+    result = compute()
+    _save(name, fingerprint, None, result, time.perf_counter() - start)
     return result
 
 
@@ -318,7 +337,7 @@ def _plain(value):
     raise TypeError(f"cannot save {type(value).__name__} in a run's result: return numbers, lists and dicts")
 
 
-def _load(name, fingerprint, model) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+def _load(name, fingerprint, model, activity: str = "training") -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     folder = run_dir(name)
     fix = (
         f"fix: run the notebook once without LLM_RETREAT_PRESENT (or `make run NB={name.split('/')[0]}`), which saves "
@@ -343,7 +362,7 @@ def _load(name, fingerprint, model) -> tuple[dict[str, Any], dict[str, torch.Ten
     _set_rng_state(tensors, saved["rng"])
     print(
         f"present mode: loaded run {name!r} from {display_path(folder)} (saved {saved['saved_at']}; "
-        f"training took {saved['seconds']:.0f} s there): training skipped"
+        f"{activity} took {saved['seconds']:.0f} s there): {activity} skipped"
     )
     return saved, tensors
 
