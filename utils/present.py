@@ -132,7 +132,7 @@ def files_or_load(name: str, make: Callable[[], T], folder: Path, *, settings: d
     fingerprint is ``settings`` and, when given, every row of ``data`` (the training set).
     """
     folder = Path(folder)
-    fingerprint = {"settings": settings, **({"data": _data_fingerprint(data)} if data is not None else {})}
+    fingerprint = _result_fingerprint(settings, data)
     if present_mode():
         saved, _ = _load(name, fingerprint, None)
         folder.mkdir(parents=True, exist_ok=True)
@@ -160,7 +160,7 @@ def result_or_load(name: str, compute: Callable[[], T], *, settings: dict, data=
     and, when given, every row of ``data`` (the prompts): a saved result made from other prompts or settings is
     refused. Nothing is trained, so no weights are saved or loaded.
     """
-    fingerprint = {"settings": settings, **({"data": _data_fingerprint(data)} if data is not None else {})}
+    fingerprint = _result_fingerprint(settings, data)
     if present_mode():
         saved, _ = _load(name, fingerprint, None, activity="computing")
         return saved["result"]
@@ -269,6 +269,11 @@ def _data_fingerprint(dataset) -> dict[str, Any] | str:
         digest.update(json.dumps(batch, sort_keys=True, default=str).encode())
         digest.update(b"\n")
     return {"rows": len(dataset), "sha256": digest.hexdigest()[:16]}
+
+
+def _result_fingerprint(settings: dict, data) -> dict[str, Any]:
+    """What a run without a model depends on: its settings and, when given, every row of its data."""
+    return {"settings": settings, **({"data": _data_fingerprint(data)} if data is not None else {})}
 
 
 def _model_fingerprint(model) -> dict[str, Any]:
