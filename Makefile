@@ -109,8 +109,11 @@ standins: kit
 # the models notebooks train and later notebooks load by name (notebook 20's SFT, 21's GRPO): utils/course/course_models.py
 # They need only the kit (SmolLM2 and the prepared data), not the stand-ins. Building the two at once (`make -j2`, one
 # thread each) was measured no faster than one after the other with two threads (smoke: 159 s against 155 s).
+# Then the course runs (utils/course/course_runs.py): results of training longer than a notebook can (notebook 19's
+# scaling study), kept as numbers, not models.
 course-models: kit
 	$(PYTHON) -m utils.course course-models
+	$(PYTHON) -m utils.course course-runs
 
 # notebook 22's report card of the course models (utils/report_card.py): <asset home>/report_card/, shown in notebook 22
 report-card: course-models

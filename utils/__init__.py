@@ -14,7 +14,7 @@ from utils.environment import configure as _configure
 
 _configure()
 
-from utils.course.resolve import checkpoint, dataset_args, describe  # noqa: E402
+from utils.course.resolve import checkpoint, course_run, dataset_args, describe  # noqa: E402
 from utils.course.catalog import dataset_names, model_names  # noqa: E402
 from utils.environment import asset_home, bf16_enabled, seed_everything  # noqa: E402
 from utils.modes import banner, mode_name, scaled  # noqa: E402
@@ -24,6 +24,7 @@ __all__ = [
     "banner",
     "bf16_enabled",
     "checkpoint",
+    "course_run",
     "dataset_args",
     "dataset_names",
     "describe",

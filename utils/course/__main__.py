@@ -3,6 +3,8 @@
 - ``kit``: fetch, verify and extract the offline kit, then prepare the datasets (``make kit``)
 - ``standins [NAME ...] [--force]``: build the stand-ins of the current mode (``make standins``)
 - ``course-models [NAME ...] [--force]``: build the course models of the current mode (``make course-models``)
+- ``course-runs [NAME ...] [--force]``: build the course runs (results of longer training) of the current mode
+  (``make course-models`` builds them too)
 - ``list``: the stand-ins with their held-out metrics
 - ``status``: every asset in the asset home, with sizes, sources and licences
 """
@@ -12,9 +14,9 @@ from __future__ import annotations
 import signal
 import sys
 
-from utils.course import build, course_models, kit, status
+from utils.course import build, course_models, course_runs, kit, status
 
-USAGE = "usage: python -m utils.course {kit | standins [NAME ...] [--force] | course-models [NAME ...] [--force] | list | status}"
+USAGE = "usage: python -m utils.course {kit | standins [NAME ...] [--force] | course-models [NAME ...] [--force] | course-runs [NAME ...] [--force] | list | status}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         return build.main(["build", *rest])
     if command == "course-models":
         return course_models.main(rest)
+    if command == "course-runs":
+        return course_runs.main(rest)
     if command == "list" and not rest:
         return build.main(["list"])
     if command == "status" and not rest:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from utils.course import build, catalog, course_models, registry
+from utils.course import build, catalog, course_models, course_runs, registry
 from utils.environment import hub_mode
 
 
@@ -46,6 +46,24 @@ def checkpoint(name: str) -> str:
     path = catalog.local_model_path(name)
     print(catalog.describe(name))
     return str(path)
+
+
+def course_run(name: str) -> dict:
+    """The results of course run ``name`` (``utils/course/course_runs.py``): its ``course_run.json`` as a dict, built
+    now, once, when it is missing or its inputs changed. Prints one line. Raises ValueError for an unknown name."""
+    if not course_runs.is_built(name):
+        print(
+            f"{name}: the course run is not built yet (or its inputs changed); running it now, once (later runs "
+            "load it). To build it ahead of time: make course-models"
+        )
+        course_runs.build(name)
+    info = course_runs.read_info(name)
+    results = info["results"]
+    print(
+        f"{name}: course run built by this project ({course_runs.spec(name).what}; {info['mode']} build, "
+        f"{results['seconds']:.0f} s on {results['threads']} threads)"
+    )
+    return info
 
 
 def dataset_args(name: str) -> dict[str, Any]:
