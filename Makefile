@@ -36,7 +36,8 @@ help:
 	@echo "make lab      JupyterLab at notebooks/ (installs, fetches the kit; stand-ins build on first use);"
 	@echo "              LLM_RETREAT_PRESENT=1 make lab: training cells load the last run's results (instructors)"
 	@echo "make run      execute every notebook in full mode into build/ (HTML book + index.html); NB=03 for one,"
-	@echo "              RECORD=1 also stores per-cell times in notebooks/timings.json (maintainers)"
+	@echo "              RECORD=1 also stores per-cell times in notebooks/timings.json (maintainers);"
+	@echo "              JOBS=2 executes two notebooks at a time, one thread each"
 	@echo "make test     what CI runs: setup (smoke stand-ins), unit tests, every notebook under nbval in smoke mode"
 	@echo "make test-fast  unit tests only (no notebooks, no browser, no assets)"
 	@echo "make test-pythons  the fast tier on every supported Python (3.11, 3.12, 3.13) found on this machine"
@@ -128,7 +129,7 @@ compile-benchmark: kit
 # Each target that needs a mode runs setup in a sub-make with that mode, so `make run test` builds both.
 run: venv browser
 	@$(MAKE) --no-print-directory setup LLM_RETREAT_SMOKE=0
-	LLM_RETREAT_SMOKE=0 $(PYTHON) -m utils.book run $(NB) $(if $(filter 1,$(RECORD)),--record)
+	LLM_RETREAT_SMOKE=0 $(PYTHON) -m utils.book run $(NB) $(if $(filter 1,$(RECORD)),--record) --jobs $(or $(JOBS),1)
 	@$(MAKE) --no-print-directory check-book
 
 # The browser test on the book as it is in build/ (make run calls it at its end).

@@ -366,6 +366,28 @@ def test_running_some_notebooks_keeps_the_book_of_the_others(tmp_path, monkeypat
     assert "steps: 100%" in page and "unpkg.com" not in page  # the finished bar as text, no widget manager from a CDN
 
 
+def test_two_kernels_at_a_time_give_the_same_book_with_one_thread_each(tmp_path, monkeypatch):
+    """`make run JOBS=2`: both notebooks executed, each kernel with one thread, pages and runtimes written."""
+    nb_dir, build = tmp_path / "notebooks", tmp_path / "build"
+    nb_dir.mkdir(), build.mkdir()
+    paths = [nb_dir / "98_first.ipynb", nb_dir / "99_second.ipynb"]
+    for path in paths:
+        nbformat.write(_notebook(("md", FRAME), ("code", "import os\nprint(os.environ['OMP_NUM_THREADS'])")), path)
+    monkeypatch.setattr(notebooks, "BUILD", build)
+    monkeypatch.setattr(notebooks, "notebook_paths", lambda selected=None: paths)
+    monkeypatch.setattr(vendor, "install", lambda log=print: build / "vendor")
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # what the worker must override for its kernel
+    assert workflows.run(jobs=2) == 0
+    assert set(json.loads((build / "runtimes.json").read_text())) == {"98_first", "99_second"}
+    for path in paths:
+        assert nbformat.read(build / path.name, as_version=4).cells[1].outputs[0].text == "1\n"
+        assert (build / f"{path.stem}.html").is_file()
+    with pytest.raises(ValueError, match="JOBS=1"):
+        workflows.run(record=True, jobs=2)
+    with pytest.raises(ValueError, match="1 or more"):
+        workflows.run(jobs=0)
+
+
 def test_cleared_progress_displays_are_dropped_and_others_kept():
     nb = _notebook(
         (

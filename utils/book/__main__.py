@@ -4,6 +4,7 @@
   (executed ``.ipynb`` + one HTML page each with previous/contents/next links) and write
   ``build/index.html``, the curriculum map, with the runtimes just measured. Never writes tracked files, unless
   ``--record`` (``make run RECORD=1``) asks it to store every cell's full-mode time in ``notebooks/timings.json``.
+  ``--jobs 2`` (``make run JOBS=2``) executes two notebooks at a time, each kernel on one thread.
 - ``adopt``: for maintainers, after ``make run``: copy the executed notebooks from ``build/`` over the committed
   ones (tagged, volatile metadata stripped), so that one full run refreshes the book and the notebooks.
 - ``build``: the same pages from the committed (already executed) notebooks, without executing anything,
@@ -58,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run: also store per-cell full-mode times in notebooks/timings.json (maintainers)",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="run: notebooks executed at a time, each kernel on one thread (make run JOBS=2)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "timings":
@@ -66,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             failures = measure_timings(args.notebooks, (args.mode,) if args.mode else timings.MODES)
         elif args.command == "run":
-            failures = run(args.notebooks, record=args.record)
+            failures = run(args.notebooks, record=args.record, jobs=args.jobs)
         else:
             failures = COMMANDS[args.command](args.notebooks)
     except (ValueError, RuntimeError) as error:

@@ -6,7 +6,10 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from utils.book import notebooks, timings, vendor
@@ -16,14 +19,47 @@ from utils.book.pages import TEMPLATES, page_exporter, write_index, write_page
 from utils.environment import REPO_ROOT, display_path
 
 
-def run(selected: list[str] | None = None, record: bool = False) -> int:
+def _execute_on_one_thread(path: Path):
+    """``execute`` in a worker process whose kernel gets one PyTorch/BLAS thread (``run(..., jobs=2)``)."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"  # the kernel inherits this environment
+    return execute(path)
+
+
+def _executed(paths: list[Path], jobs: int):
+    """Yield ``(path, nb, seconds, error)``: one after another, or ``jobs`` kernels at a time (in notebook order,
+    each in its own process with one thread, results as they finish)."""
+    if jobs <= 1:
+        for path in paths:
+            print(f"executing {path.name} ...", flush=True)
+            yield (path, *execute(path))
+        return
+    print(f"executing {len(paths)} notebooks, {jobs} at a time, one thread each ...", flush=True)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_execute_on_one_thread, path): path for path in paths}
+        for future in as_completed(futures):
+            print(f"{futures[future].name}:", flush=True)
+            yield (futures[future], *future.result())
+
+
+def run(selected: list[str] | None = None, record: bool = False, jobs: int = 1) -> int:
     """Execute notebooks (full mode) into build/ with an HTML page each and the index; return the number of failures.
 
     ``record=True`` (``make run RECORD=1``, for maintainers) also stores each notebook's per-cell full-mode times in
     notebooks/timings.json, as ``make timings`` does, so one run refreshes the book and the timing report.
+    ``jobs=2`` (``make run JOBS=2``) executes two notebooks at a time, each kernel on one thread (the notebooks are
+    independent: each reads only the assets ``make setup`` built); the runtimes shown are then those of one thread
+    beside another kernel, so it cannot be combined with ``record``.
     """
     import nbformat
 
+    if jobs < 1:
+        raise ValueError(f"--jobs must be 1 or more, got {jobs}")
+    if record and jobs > 1:
+        raise ValueError(
+            "RECORD=1 stores each notebook's time against the 5-minute budget, measured alone on every thread: "
+            "run it with JOBS=1"
+        )
     vendor.install()
     exporter = page_exporter()
     every, paths = notebooks.notebook_paths(), notebooks.notebook_paths(selected)
@@ -31,9 +67,8 @@ def run(selected: list[str] | None = None, record: bool = False) -> int:
     # a run of some notebooks keeps the pages and runtimes of the others from earlier runs
     runtimes = json.loads(runtimes_file.read_text(encoding="utf-8")) if runtimes_file.is_file() else {}
     this_run = {}
-    for path in paths:
-        print(f"executing {path.name} ...", flush=True)
-        nb, seconds, error = execute(path)
+    started = time.perf_counter()
+    for path, nb, seconds, error in _executed(paths, jobs):
         if record and not error:
             timings.record(path.stem, "full", seconds, timings.notebook_timings(with_committed_tags(nb, path)))
         # pages render as the committed notebooks do; widget state left in would make nbconvert load the widget
@@ -46,14 +81,16 @@ def run(selected: list[str] | None = None, record: bool = False) -> int:
         if not error:
             runtimes[path.stem] = round(seconds, 1)
         print(f"  {'ok' if not error else 'FAILED: ' + error} in {seconds:.0f} s", flush=True)
+    print(f"{len(this_run)} notebooks executed in {time.perf_counter() - started:.0f} s (wall clock, {jobs} at a time)")
     results = [
         this_run.get(p.stem) or Executed(p, "", runtimes[p.stem], True)
         for p in every
         if p.stem in this_run or (p.stem in runtimes and (notebooks.BUILD / f"{p.stem}.html").is_file())
     ]
-    index = write_index(
-        results, f"measured by make run (full mode, wall-clock, last run {time.strftime('%Y-%m-%d')}) on this machine."
+    how = (
+        "full mode, wall-clock" if jobs == 1 else f"full mode, wall-clock, {jobs} kernels at a time on one thread each"
     )
+    index = write_index(results, f"measured by make run ({how}, last run {time.strftime('%Y-%m-%d')}) on this machine.")
     runtimes_file.write_text(json.dumps(dict(sorted(runtimes.items())), indent=2) + "\n", encoding="utf-8")
     print(f"book written to {display_path(index)}")
     return sum(not r.ok for r in this_run.values())
