@@ -30,11 +30,24 @@ def test_an_empty_asset_home_exits_non_zero_with_a_fix_for_each_missing_asset(em
     assert len(missing) == sum(1 for e in status.entries() if e.needed)
     for index in missing:
         name = lines[index].split()[0]
-        expected = "make standins LLM_RETREAT_SMOKE=1" if name.startswith("standins/") else "make kit"
+        expected = (
+            "make standins LLM_RETREAT_SMOKE=1"
+            if name.startswith("standins/")
+            else "make course-models LLM_RETREAT_SMOKE=1"
+            if name.startswith(("course_models/", "course_runs/"))
+            else "make kit"
+        )
         assert lines[index + 1].strip().startswith(f"fix: {expected}"), (name, lines[index + 1])
-    assert "needed in smoke mode and missing: run make kit and make standins LLM_RETREAT_SMOKE=1" in out
-    # the other mode's stand-ins, saved runs and scratch files are listed but not required
-    for name in ("standins/full/qa", "runs/", "scratch/"):
+    assert (
+        "needed in smoke mode and missing: run make course-models LLM_RETREAT_SMOKE=1 and make kit and "
+        "make standins LLM_RETREAT_SMOKE=1" in " ".join(out.split())
+    )
+    assert {"course_models/smoke/smollm2-grpo-arith", "course_runs/smoke/pretraining-scaling"} <= {
+        lines[index].split()[0] for index in missing
+    }
+    # the other mode's stand-ins, course models and runs, saved runs and scratch files are listed but not required
+    for name in ("standins/full/qa", "course_models/full/smollm2-sft-extract", "course_runs/full/pretraining-scaling",
+                 "runs/", "scratch/"):  # fmt: skip
         (line,) = [line for line in lines if line.split()[:1] == [name]]
         assert line.split()[1] == "no", line
 

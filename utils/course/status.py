@@ -1,7 +1,8 @@
-"""What is in the asset home: one table of every archive, kit asset, prepared dataset and stand-in.
+"""What is in the asset home: one table of every archive, kit asset, prepared dataset, stand-in, course model and
+course run.
 
 ``python -m utils.course status`` prints it within 100 columns: each asset with its size and licence, the fix for
-each missing one, the stand-ins of both modes, the saved present-mode runs (``runs/``) and notebooks' work files
+each missing one, the stand-ins, course models and course runs of both modes, the saved present-mode runs (``runs/``) and notebooks' work files
 (``scratch/``), totals, then the source of each kit asset. It exits with 1 when an asset the current mode needs is
 missing. Notebook 00 shows :func:`status_rows` (the same assets, with sources and licences).
 The top of the course layer's chain: it reads every other module and none reads it.
@@ -12,8 +13,8 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 
-from utils.course import archives, kit, prepared, registry
-from utils.course.files import folder_size, human_size, is_complete
+from utils.course import archives, course_models, course_runs, kit, prepared, registry
+from utils.course.files import asset_path, folder_size, human_size, is_complete
 from utils.environment import asset_home, configure, display_path
 from utils.modes import mode_name
 
@@ -86,7 +87,8 @@ class Entry:
 
 
 def entries() -> list[Entry]:
-    """Everything ``status`` reports: the assets of :func:`status_rows`, both modes' stand-ins, runs/ and scratch/."""
+    """Everything ``status`` reports: the assets of :func:`status_rows`, both modes' stand-ins, course models and
+    course runs, runs/ and scratch/."""
     found = []
     folder = archives.archive_dir()
     for pin in archives.pins().values():
@@ -117,6 +119,18 @@ def entries() -> list[Entry]:
             found.append(
                 Entry(f"standins/{mode}/{name}", present, folder_size(path), "Apache-2.0", fix, mode == current)
             )
+    for mode in (current, "smoke" if current == "full" else "full"):
+        # the course models (notebooks 20-21) and course runs (notebook 19), built by make course-models
+        command = "make course-models" + (" LLM_RETREAT_SMOKE=1" if mode == "smoke" else "")
+        fix = f"{command} (or first use in a notebook)" if mode == current else f"{command} (only for {mode} mode)"
+        for kind, names, licence in (
+            ("course_models", course_models.names(), "Apache-2.0"),
+            ("course_runs", course_runs.names(), "-"),
+        ):
+            for name in names:
+                path = asset_path(kind) / mode / name
+                found.append(Entry(f"{kind}/{mode}/{name}", is_complete(path), folder_size(path), licence, fix,
+                                   mode == current))  # fmt: skip
     for kind in ("runs", "scratch"):
         folders = sorted(p for p in (asset_home() / kind).glob("*") if p.is_dir())
         for path in folders:
@@ -158,7 +172,8 @@ def report(found: list[Entry], home: str, width: int = WIDTH) -> str:
     ]
     if missing:
         fixes = sorted({e.fix.split(" (")[0] for e in missing})
-        lines.append(f"{len(missing)} needed in {mode_name()} mode and missing: run {' and '.join(fixes)}")
+        summary = f"{len(missing)} needed in {mode_name()} mode and missing: run {' and '.join(fixes)}"
+        lines += textwrap.wrap(summary, width, subsequent_indent="  ")
     else:
         lines.append(f"everything {mode_name()} mode needs is here")
     other = "smoke" if mode_name() == "full" else "full"
