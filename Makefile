@@ -111,7 +111,7 @@ standins: kit
 # They need only the kit (SmolLM2 and the prepared data), not the stand-ins. Building the two at once (`make -j2`, one
 # thread each) was measured no faster than one after the other with two threads (smoke: 159 s against 155 s).
 # Then the course runs (utils/course/course_runs.py): results of training longer than a notebook can (notebook 19's
-# scaling study), kept as numbers, not models.
+# scaling study, notebook 21's reward hacking), kept as numbers, not models.
 course-models: kit
 	$(PYTHON) -m utils.course course-models
 	$(PYTHON) -m utils.course course-runs

@@ -147,3 +147,30 @@ def test_the_training_template_renders_every_conversation_as_smollm2s():
             assert tokenizer.apply_chat_template(
                 messages, tokenize=False, add_generation_prompt=prompt, chat_template=template
             ) == tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=prompt)
+
+
+@pytest.mark.assets
+def test_grpo_step_pays_each_sample_with_the_reward_it_is_given():
+    """The reward argument is the one used (the reward-hacking course run passes the careless verifier)."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from utils import arithmetic, checkpoint
+
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint("smollm2"))
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2, eos_token_id=tokenizer.eos_token_id)  # fmt: skip
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    settings = course_models.spec("smollm2-grpo-arith").smoke
+    problems = arithmetic.make_problems(2, [1], seed=3)
+    calls = []
+
+    def recording(completion, answer):
+        calls.append(answer)
+        return float(len(calls) % 2)  # 0, 1, 0, 1: a spread in every group of two
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    step = course_models.grpo_step(model, tokenizer, optimizer, problems, settings, reward=recording)
+    group = settings.group_size
+    assert calls == [p["answer"] for p in problems for _ in range(group)]  # each sample, with its own problem's answer
+    assert step["reward"] == 0.5 and step["groups without spread"] == 0.0

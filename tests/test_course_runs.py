@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from tests.notebook_code import NOTEBOOKS, notebook_cell, run_cells
-from utils import pretraining
+from utils import arithmetic, pretraining
 from utils.course import course_runs
 from utils.course.resolve import course_run
 
@@ -196,3 +196,35 @@ def test_without_positions_is_the_notebooks_own(nb, ours, capsys):
     nb["without_positions"](theirs)
     with torch.no_grad():
         assert torch.equal(ours_model(input_ids=ids).logits, theirs(input_ids=ids).logits)
+
+
+# ---------------------------------------------------------------- reward-hacking (notebook 21, section 5)
+
+
+@pytest.mark.assets
+def test_the_reward_hacking_run_scores_both_verifiers_on_the_held_out_problems():
+    info = course_run("reward-hacking")  # a smoke build: seconds
+    settings = course_runs.spec("reward-hacking").settings()
+    results = info["results"]
+    assert [row["step"] for row in results["history"]] == list(range(1, settings.steps + 1))
+    steps = sorted(int(step) for step in results["checkpoints"])
+    assert steps[0] == 0 and steps[-1] == settings.steps
+    for scores in results["checkpoints"].values():
+        assert len(scores["replies"]) == settings.eval_problems
+        answers = [p["answer"] for p in course_runs.course_models.held_out_problems(settings.eval_problems)]
+        assert scores["paid"] == [arithmetic.lenient_reward(r, a) == 1.0 for r, a in zip(scores["replies"], answers)]
+        assert scores["right"] == [
+            arithmetic.correctness_reward(r, a) == 1.0 for r, a in zip(scores["replies"], answers)
+        ]
+    card = (course_runs.run_dir("reward-hacking") / "README.md").read_text(encoding="utf-8")
+    assert "| after step | paid by the lenient verifier |" in card
+
+
+def test_a_change_in_the_course_models_code_rebuilds_the_course_runs(tmp_path, monkeypatch):
+    """reward-hacking runs the course models' GRPO step: a change there must change its fingerprint."""
+    before = {name: course_runs.fingerprint(name) for name in course_runs.names()}
+    extra = tmp_path / "grpo_step.py"
+    extra.write_text("changed = True\n")
+    files = course_runs.course_models.code_files()
+    monkeypatch.setattr(course_runs.course_models, "code_files", lambda: (*files, extra))
+    assert all(course_runs.fingerprint(name) != before[name] for name in before)

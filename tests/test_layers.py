@@ -56,11 +56,11 @@ COURSE_RANK = {
     "utils.course.training": 5,
     "utils.course.build": 6,
     "utils.course.course_models": 6,
-    "utils.course.course_runs": 6,
-    "utils.course.resolve": 7,
-    "utils.course.status": 7,
-    "utils.course.__main__": 8,
-    "utils.course.report_card": 8,
+    "utils.course.course_runs": 7,  # reuses the course models' GRPO step (reward-hacking)
+    "utils.course.resolve": 8,
+    "utils.course.status": 8,
+    "utils.course.__main__": 9,
+    "utils.course.report_card": 9,
 }
 BOOK_RANK = {
     "utils.book": 0,

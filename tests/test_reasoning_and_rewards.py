@@ -913,7 +913,7 @@ def test_broken_scaled_advantages_are_caught(design, correct, broken):
 def lenient():
     namespace = {"re": re}
     source = notebook_cell(NOTEBOOK, "def lenient_reward(")
-    exec(compile(source.split("hack_steps =")[0], "lenient_reward", "exec"), namespace)
+    exec(compile(source.split("paid = [")[0], "lenient_reward", "exec"), namespace)
     return namespace["lenient_reward"]
 
 
@@ -941,3 +941,15 @@ def test_a_substring_verifier_is_caught(lenient):
     broken = lambda completion, answer: 1.0 if str(answer) in completion else 0.0  # noqa: E731 ("17" contains "7")
     cases = [("Answer: 17", 7), ("Answer: -3", 3)]
     assert any(broken(c, a) != lenient(c, a) for c, a in cases)
+
+
+def test_the_course_runs_verifier_is_the_notebooks(lenient):
+    """utils.arithmetic.lenient_reward (what the reward-hacking course run pays with) equals section 5's cell."""
+    from utils import arithmetic
+
+    rng = random.Random(0)
+    replies = ["3 + 5 = 8. 8 - 1 = 7.\nAnswer: 7", "Answer: 17", "Answer: -3", "no numbers", "7.5 and 7,000"]
+    replies += [" ".join(str(rng.randint(-30, 30)) for _ in range(rng.randint(0, 8))) for _ in range(2000)]
+    for reply in replies:
+        for answer in (-3, 0, 3, 7, 8, 17):
+            assert arithmetic.lenient_reward(reply, answer) == lenient(reply, answer), (reply, answer)

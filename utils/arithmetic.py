@@ -78,3 +78,12 @@ def format_reward(completion: str) -> float:
 def reward(completion: str, answer: int) -> float:
     """Notebook 21's reward: 1 for the right answer on a whole Answer line, plus 0.25 when that line ends the reply."""
     return correctness_reward(completion, answer) + format_reward(completion)
+
+
+NUMBER = re.compile(r"-?\d+")
+
+
+def lenient_reward(completion: str, answer: int) -> float:
+    """Notebook 21's careless verifier (section 5): 1 when the right number appears anywhere in the reply as a whole
+    number. It also pays wrong work whose steps pass through the answer: the loophole of the reward-hacking lesson."""
+    return 1.0 if str(answer) in NUMBER.findall(completion) else 0.0

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from utils import arithmetic, extraction, stats
 from utils.course import catalog
-from utils.course.files import MARKER, asset_path, is_complete, write_marker
+from utils.course.files import MARKER, asset_path, is_complete, publish
 from utils.environment import display_path, seed_everything
 from utils.modes import mode_name, scaled
 
@@ -190,7 +190,7 @@ def _proportion(successes: int, n: int) -> dict:
     return {"successes": successes, "n": n, "value": successes / n if n else 0.0, "low": low, "high": high}
 
 
-def _load_base():
+def load_base():
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -200,7 +200,7 @@ def _load_base():
     return model, tokenizer
 
 
-def _greedy(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 16) -> list[str]:
+def greedy(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 16) -> list[str]:
     """Greedy replies, batched by prompt length (order restored)."""
     import torch
 
@@ -225,7 +225,7 @@ def _greedy(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_siz
     return replies
 
 
-def _lora(model, settings):
+def add_lora(model, settings):
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(
@@ -261,7 +261,7 @@ def score_extraction(model, tokenizer, settings: SftExtractSettings) -> dict:
         )
         for example in test
     ]
-    replies = _greedy(model, tokenizer, prompts, settings.max_new_tokens, batch_size=20)
+    replies = greedy(model, tokenizer, prompts, settings.max_new_tokens, batch_size=20)
     scores = [extraction.score_reply(reply, example["answer"]) for reply, example in zip(replies, test, strict=True)]
     n = len(scores)
     return {
@@ -295,9 +295,9 @@ def train_sft_extract(settings: SftExtractSettings, log: Callable[[str], None]) 
     from trl import SFTConfig, SFTTrainer
 
     train, _, articles = extraction_examples()
-    model, tokenizer = _load_base()
+    model, tokenizer = load_base()
     seed_everything(settings.seed)
-    peft_model = _lora(model, settings)
+    peft_model = add_lora(model, settings)
     rows = [{"messages": extraction.to_messages(example, articles)} for example in train[: settings.train_examples]]
     original_template = tokenizer.chat_template
     tokenizer.chat_template = training_chat_template(original_template)
@@ -331,7 +331,7 @@ def train_sft_extract(settings: SftExtractSettings, log: Callable[[str], None]) 
     merged = peft_model.merge_and_unload()
     merged.config.use_cache = True
     log("scoring the base model and the fine-tuned one on notebook 20's test articles")
-    base_model, _ = _load_base()
+    base_model, _ = load_base()
     before = score_extraction(base_model, tokenizer, settings)
     after = score_extraction(merged, tokenizer, settings)
     only_after, only_before, p = stats.mcnemar_exact(after["per item"], before["per item"])
@@ -367,7 +367,7 @@ def held_out_problems(n: int) -> list[dict]:
 
 
 def score_arithmetic(model, tokenizer, problems: list[dict], max_new_tokens: int) -> dict:
-    replies = _greedy(model, tokenizer, [arithmetic_prompt(tokenizer, p) for p in problems], max_new_tokens, 30)
+    replies = greedy(model, tokenizer, [arithmetic_prompt(tokenizer, p) for p in problems], max_new_tokens, 30)
     right = [arithmetic.correctness_reward(r, p["answer"]) == 1.0 for r, p in zip(replies, problems, strict=True)]
     formatted = [arithmetic.format_reward(r) > 0 for r in replies]
     by_level = {
@@ -415,8 +415,15 @@ def reinforce_loss(logps, mask, advantages):
     return -((logps * mask).sum(1) / mask.sum(1).clamp(min=1) * advantages).mean()
 
 
-def grpo_step(policy, tokenizer, optimizer, problems: list[dict], settings: GrpoArithSettings) -> dict:
-    """One GRPO update: sample a group per problem, reward it, normalise within groups, one policy-gradient step.
+def grpo_step(
+    policy,
+    tokenizer,
+    optimizer,
+    problems: list[dict],
+    settings,
+    reward: Callable[[str, int], float] = arithmetic.reward,
+) -> dict:
+    """One GRPO update: sample a group per problem, score it with ``reward``, normalise within groups, one step.
 
     With one update per batch the clipped ratio is 1, so the loss is REINFORCE with a group baseline (notebook 21,
     section 4): ``-mean_i A_i * mean_t log pi(token_t)`` over each completion's tokens up to its end-of-turn.
@@ -441,7 +448,7 @@ def grpo_step(policy, tokenizer, optimizer, problems: list[dict], settings: Grpo
         )
     completions = output[:, encoded["input_ids"].shape[1] :]
     texts = tokenizer.batch_decode(completions, skip_special_tokens=True)
-    rewards = torch.tensor([arithmetic.reward(t, problems[i // group]["answer"]) for i, t in enumerate(texts)])
+    rewards = torch.tensor([reward(t, problems[i // group]["answer"]) for i, t in enumerate(texts)])
     grouped = rewards.view(len(problems), group)
     advantages = group_advantages(rewards, group)
     mask = torch.ones_like(completions)
@@ -471,7 +478,7 @@ def train_grpo_arith(settings: GrpoArithSettings, log: Callable[[str], None]) ->
     import torch
     from tqdm.auto import tqdm
 
-    model, tokenizer = _load_base()
+    model, tokenizer = load_base()
     held_out = held_out_problems(settings.eval_problems)
     seen = {p["question"] for p in held_out}
     sft_problems = [
@@ -485,7 +492,7 @@ def train_grpo_arith(settings: GrpoArithSettings, log: Callable[[str], None]) ->
     base = score_arithmetic(model, tokenizer, held_out, settings.max_new_tokens)
 
     seed_everything(settings.seed)
-    policy = _lora(model, settings)
+    policy = add_lora(model, settings)
     trainable = [p for p in policy.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.sft_learning_rate)
     steps = len(sft_problems) // settings.sft_batch
@@ -589,14 +596,14 @@ def build(name: str, force: bool = False, log: Callable[[str], None] = print) ->
         f"{name}: building ({mode_name()} mode) -> {display_path(target)}{previous}. Bars show the steps and time left."
     )
     started = time.perf_counter()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
-    try:
+    info = {}
+
+    def fill(staging: Path) -> None:
         random.seed(0)
         model, tokenizer, results = RECIPES[name](settings, log)
         model.save_pretrained(staging)  # safetensors
         tokenizer.save_pretrained(staging)
-        info = {
+        info.update({
             "name": name,
             "mode": mode_name(),
             "fingerprint": wanted,
@@ -605,15 +612,11 @@ def build(name: str, force: bool = False, log: Callable[[str], None] = print) ->
             **results,
             "train_seconds": round(time.perf_counter() - started, 1),
             "threads": torch.get_num_threads(),
-        }
+        })  # fmt: skip
         (staging / INFO_FILE).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
         (staging / "README.md").write_text(model_card(name, info), encoding="utf-8")
-        write_marker(staging, wanted)
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.move(str(staging), target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    publish(target, wanted, fill)
     headline = info["headline"]
     log(f"{name}: done in {info['train_seconds']:.0f} s; {headline['metric']} {headline['value']:.3f}")
     return info

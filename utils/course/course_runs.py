@@ -8,6 +8,9 @@ a card (README.md) in ``<asset home>/course_runs/<mode>/<name>/``. Like the cour
 - ``pretraining-scaling`` (notebook 19, section 7): notebook 19's pretraining recipe at four model sizes on one FLOP
   budget, three seeds each, and an ablation at the reference size: the same model without position encoding (RoPE
   off). Every model is scored on the same validation blocks, so sizes and variants are compared block by block.
+- ``reward-hacking`` (notebook 21, section 5): the GRPO step of the course model ``smollm2-grpo-arith``, from the base
+  SmolLM2 with a fresh LoRA adapter, paid by the careless verifier (the right number anywhere in the reply) instead
+  of the exact reward; the exact correctness is logged beside it, and held-out problems are scored every few steps.
 
 ``python -m utils.course course-runs [NAME ...] [--force]`` (``make course-models`` calls it) builds them.
 """
@@ -25,9 +28,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from utils import pretraining
+from utils import arithmetic, pretraining
 from utils.compile_benchmark import machine
-from utils.course.files import asset_path, is_complete, write_marker
+from utils.course import course_models
+from utils.course.files import asset_path, is_complete, publish
 from utils.environment import display_path, seed_everything
 from utils.modes import mode_name, scaled
 
@@ -76,6 +80,8 @@ class CourseRunSpec:
     full: object
     smoke: object
     recipe: Callable = field(repr=False, compare=False, default=None)
+    inputs: Callable = field(repr=False, compare=False, default=lambda settings: [])  # data files it reads
+    summary: Callable = field(repr=False, compare=False, default=None)  # the card's results, as Markdown
 
     def settings(self):
         return scaled(full=self.full, smoke=self.smoke)
@@ -211,6 +217,109 @@ def _scaling_inputs(settings: ScalingSettings) -> list[Path]:
     return pretraining.stdlib_paths(settings.files)
 
 
+# --- reward-hacking ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HackingSettings:
+    steps: int
+    problems_per_step: int
+    group_size: int
+    learning_rate: float
+    eval_problems: int  # held out: the course model's (notebook 21's test problems first)
+    eval_every: int  # held-out problems scored before training, every this many steps, and at the end
+    max_new_tokens: int = 32
+    temperature: float = 1.0
+    lora_r: int = 16
+    lora_alpha: int = 32
+    seed: int = 0
+
+
+def score_both(model, tokenizer, problems: list[dict], max_new_tokens: int) -> dict:
+    """Greedy replies to ``problems`` with what each verifier says: per item, paid (lenient), right (exact), numbers."""
+    prompts = [course_models.arithmetic_prompt(tokenizer, p) for p in problems]
+    replies = course_models.greedy(model, tokenizer, prompts, max_new_tokens, 30)
+    answers = [p["answer"] for p in problems]
+    return {
+        "paid": [arithmetic.lenient_reward(r, a) == 1.0 for r, a in zip(replies, answers, strict=True)],
+        "right": [arithmetic.correctness_reward(r, a) == 1.0 for r, a in zip(replies, answers, strict=True)],
+        "numbers": [len(arithmetic.NUMBER.findall(r)) for r in replies],
+        "replies": replies,
+    }
+
+
+def run_hacking(settings: HackingSettings, log: Callable[[str], None]) -> dict:
+    import torch
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    model, tokenizer = course_models.load_base()
+    held_out = course_models.held_out_problems(settings.eval_problems)
+    seen = {p["question"] for p in held_out}
+    needed = settings.steps * settings.problems_per_step
+    problems = [p for p in arithmetic.make_problems(4 * needed, [1, 2, 3], 11) if p["question"] not in seen][:needed]
+    seed_everything(settings.seed)
+    policy = course_models.add_lora(model, settings)
+    optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=settings.learning_rate)
+    checkpoints = {0: score_both(policy, tokenizer, held_out, settings.max_new_tokens)}
+    history = []
+    bar = tqdm(range(settings.steps), desc="GRPO, lenient verifier")
+    for step in bar:
+        batch = problems[step * settings.problems_per_step : (step + 1) * settings.problems_per_step]
+        history.append(
+            course_models.grpo_step(policy, tokenizer, optimizer, batch, settings, reward=arithmetic.lenient_reward)
+        )
+        bar.set_postfix(paid=f"{history[-1]['reward']:.2f}", right=f"{history[-1]['accuracy']:.2f}")
+        if (step + 1) % settings.eval_every == 0 or step + 1 == settings.steps:
+            checkpoints[step + 1] = score_both(policy, tokenizer, held_out, settings.max_new_tokens)
+            paid, right = (sum(checkpoints[step + 1][k]) for k in ("paid", "right"))
+            log(f"step {step + 1}: held out, paid {paid} and right {right} of {len(held_out)}")
+    return {
+        "held-out problems": len(held_out),
+        "training problems": len(problems),
+        "history": [
+            {
+                "step": i + 1,
+                "paid": h["reward"],
+                "right": h["accuracy"],
+                "groups without spread": h["groups without spread"],
+                "loss": h["loss"],
+            }
+            for i, h in enumerate(history)
+        ],
+        "checkpoints": {str(step): scores for step, scores in checkpoints.items()},
+        "python": platform.python_version(),
+        "machine": machine(),
+        "threads": torch.get_num_threads(),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _scaling_summary(results: dict) -> str:
+    rows = "\n".join(
+        f"| {r['size']} | {r['positions']} | {r['seed']} | {r['validation loss']:.4f} | {r['seconds']:.0f} |"
+        for r in results["runs"]
+    )
+    return f"""Validation: {results["validation blocks"]} blocks; unigram baseline {results["unigram loss"]:.4f} nats per token
+
+| size | positions | seed | validation loss | seconds |
+|---|---|---|---|---|
+{rows}"""
+
+
+def _hacking_summary(results: dict) -> str:
+    n = results["held-out problems"]
+    rows = "\n".join(
+        f"| {step} | {sum(c['paid'])} of {n} | {sum(c['right'])} of {n} | {sum(c['numbers']) / n:.1f} |"
+        for step, c in results["checkpoints"].items()
+    )
+    return f"""Training: {len(results["history"])} steps on {results["training problems"]} problems. Held out: greedy replies
+
+| after step | paid by the lenient verifier | exactly right | numbers per reply |
+|---|---|---|---|
+{rows}"""
+
+
 SPECS: dict[str, CourseRunSpec] = {
     spec.name: spec
     for spec in (
@@ -231,10 +340,30 @@ SPECS: dict[str, CourseRunSpec] = {
                 eval_blocks=16,
             ),
             recipe=run_scaling,
+            inputs=_scaling_inputs,
+            summary=_scaling_summary,
+        ),
+        CourseRunSpec(
+            name="reward-hacking",
+            notebook="21",
+            what="GRPO from SmolLM2 paid by a careless verifier (the right number anywhere), exact correctness logged",
+            full=HackingSettings(
+                steps=48, problems_per_step=4, group_size=8, learning_rate=3e-4, eval_problems=90, eval_every=12
+            ),
+            smoke=HackingSettings(
+                steps=2,
+                problems_per_step=2,
+                group_size=2,
+                learning_rate=3e-4,
+                eval_problems=4,
+                eval_every=1,
+                max_new_tokens=8,
+            ),  # fmt: skip
+            recipe=run_hacking,
+            summary=_hacking_summary,
         ),
     )
 }
-INPUTS = {"pretraining-scaling": _scaling_inputs}
 
 
 def names() -> list[str]:
@@ -256,6 +385,11 @@ def read_info(name: str) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
+def code_files() -> tuple[Path, ...]:
+    """This file, notebook 19's functions and the course models' code (reward-hacking runs their GRPO step)."""
+    return (Path(__file__), Path(pretraining.__file__), *course_models.code_files())
+
+
 def fingerprint(name: str) -> str:
     """Hash of what a run depends on: settings, code, the input files, library and Python versions."""
     settings = spec(name).settings()
@@ -268,9 +402,9 @@ def fingerprint(name: str) -> str:
         "python": platform.python_version(),
     }
     digest.update(json.dumps(identity, sort_keys=True).encode())
-    for path in (Path(__file__), Path(pretraining.__file__)):
+    for path in code_files():
         digest.update(path.read_bytes())
-    for path in INPUTS[name](settings):
+    for path in spec(name).inputs(settings):
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()
 
@@ -284,10 +418,6 @@ def card(name: str, info: dict) -> str:
     run = spec(name)
     smoke = " (small and fast: the numbers are not meaningful)" if info["mode"] == "smoke" else ""
     results = info["results"]
-    rows = "\n".join(
-        f"| {r['size']} | {r['positions']} | {r['seed']} | {r['validation loss']:.4f} | {r['seconds']:.0f} |"
-        for r in results["runs"]
-    )
     return f"""# {name} (course run)
 
 {run.what}. Built by LLM Retreat with `make course-models` for notebook {run.notebook}; results only, no model is
@@ -296,11 +426,8 @@ kept.
 - Build mode: {info["mode"]}{smoke}
 - Settings: {json.dumps(info["settings"])}
 - Built in {results["seconds"]:.0f} s on {results["threads"]} PyTorch threads ({results["machine"]["cpu"]}), float32, Python {results["python"]}
-- Validation: {results["validation blocks"]} blocks; unigram baseline {results["unigram loss"]:.4f} nats per token
 
-| size | positions | seed | validation loss | seconds |
-|---|---|---|---|---|
-{rows}
+{run.summary(results)}
 """
 
 
@@ -315,26 +442,21 @@ def build(name: str, force: bool = False, log: Callable[[str], None] = print) ->
     took = f"; the last build here took {previous['results']['seconds']:.0f} s" if previous else ""
     log(f"{name}: building ({mode_name()} mode) -> {display_path(target)}{took}. Bars show each run's steps.")
     wanted = fingerprint(name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
-    try:
-        results = run.recipe(run.settings(), log)
-        info = {
+    info = {}
+
+    def fill(staging: Path) -> None:
+        info.update({
             "name": name,
             "mode": mode_name(),
             "fingerprint": wanted,
             "notebook": run.notebook,
             "settings": asdict(run.settings()),
-            "results": results,
-        }
+            "results": run.recipe(run.settings(), log),
+        })  # fmt: skip
         (staging / INFO_FILE).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
         (staging / "README.md").write_text(card(name, info), encoding="utf-8")
-        write_marker(staging, wanted)
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.move(str(staging), target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    publish(target, wanted, fill)
     log(f"{name}: done in {info['results']['seconds']:.0f} s")
     return info
 

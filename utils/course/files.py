@@ -8,6 +8,9 @@ file in it, so a file deleted or truncated after the build is noticed and the fo
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from utils.environment import asset_home
@@ -38,6 +41,22 @@ def write_marker(folder: Path, stamp: str) -> None:
         if path.is_file() and path.name != MARKER
     }
     (folder / MARKER).write_text(json.dumps({"stamp": stamp, "files": files}, indent=1) + "\n", encoding="utf-8")
+
+
+def publish(target: Path, stamp: str, fill: Callable[[Path], None]) -> None:
+    """Build an asset folder all at once: ``fill(staging)`` writes into a staging folder next to ``target``, the marker
+    (``stamp``) is added, then the staging folder replaces ``target``. An interrupted build leaves the previous
+    complete folder, or none, never half of one."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        fill(staging)
+        write_marker(staging, stamp)
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.move(str(staging), target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def read_stamp(folder: Path) -> str | None:
