@@ -220,11 +220,12 @@ def test_the_reward_hacking_run_scores_both_verifiers_on_the_held_out_problems()
     assert "| after step | paid by the lenient verifier |" in card
 
 
-def test_a_change_in_the_course_models_code_rebuilds_the_course_runs(tmp_path, monkeypatch):
-    """reward-hacking runs the course models' GRPO step: a change there must change its fingerprint."""
+def test_a_change_in_the_course_models_code_rebuilds_reward_hacking_only(tmp_path, monkeypatch):
+    """reward-hacking runs the course models' GRPO step, the scaling study does not: only the first is rebuilt."""
     before = {name: course_runs.fingerprint(name) for name in course_runs.names()}
     extra = tmp_path / "grpo_step.py"
     extra.write_text("changed = True\n")
     files = course_runs.course_models.code_files()
     monkeypatch.setattr(course_runs.course_models, "code_files", lambda: (*files, extra))
-    assert all(course_runs.fingerprint(name) != before[name] for name in before)
+    assert course_runs.fingerprint("reward-hacking") != before["reward-hacking"]
+    assert course_runs.fingerprint("pretraining-scaling") == before["pretraining-scaling"]

@@ -81,6 +81,7 @@ class CourseRunSpec:
     smoke: object
     recipe: Callable = field(repr=False, compare=False, default=None)
     inputs: Callable = field(repr=False, compare=False, default=lambda settings: [])  # data files it reads
+    code: Callable = field(repr=False, compare=False, default=tuple)  # code files it runs, besides this one
     summary: Callable = field(repr=False, compare=False, default=None)  # the card's results, as Markdown
 
     def settings(self):
@@ -341,6 +342,7 @@ SPECS: dict[str, CourseRunSpec] = {
             ),
             recipe=run_scaling,
             inputs=_scaling_inputs,
+            code=lambda: (Path(pretraining.__file__),),
             summary=_scaling_summary,
         ),
         CourseRunSpec(
@@ -358,8 +360,9 @@ SPECS: dict[str, CourseRunSpec] = {
                 eval_problems=4,
                 eval_every=1,
                 max_new_tokens=8,
-            ),  # fmt: skip
+            ),
             recipe=run_hacking,
+            code=lambda: course_models.code_files(),  # it runs the course models' GRPO step
             summary=_hacking_summary,
         ),
     )
@@ -385,9 +388,10 @@ def read_info(name: str) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def code_files() -> tuple[Path, ...]:
-    """This file, notebook 19's functions and the course models' code (reward-hacking runs their GRPO step)."""
-    return (Path(__file__), Path(pretraining.__file__), *course_models.code_files())
+def code_files(name: str) -> tuple[Path, ...]:
+    """The code a run depends on: this file and the files its spec names (notebook 19's functions for the scaling
+    study, the course models' code for reward-hacking), so a change elsewhere does not rebuild it."""
+    return (Path(__file__), *spec(name).code())
 
 
 def fingerprint(name: str) -> str:
@@ -402,7 +406,7 @@ def fingerprint(name: str) -> str:
         "python": platform.python_version(),
     }
     digest.update(json.dumps(identity, sort_keys=True).encode())
-    for path in code_files():
+    for path in code_files(name):
         digest.update(path.read_bytes())
     for path in spec(name).inputs(settings):
         digest.update(path.name.encode() + path.read_bytes())
